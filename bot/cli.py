@@ -1,0 +1,238 @@
+"""The `lotse` command line: ask, chat, train, content and catalog commands."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import datetime as dt
+import json
+import logging
+import os
+import sys
+import uuid
+from collections.abc import Sequence
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+from bot.config import Settings
+from bot.engine.messages import Inbound, Reply
+from bot.errors import LotseError
+from bot.i18n.languages import LANGUAGES
+
+
+def _quiet() -> None:
+    """Rasa and TensorFlow are chatty; the CLI prints only answers unless LOTSE_DEBUG is set."""
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    if not os.environ.get("LOTSE_DEBUG"):
+        logging.basicConfig(level=logging.ERROR)
+        for name in ("rasa", "tensorflow", "absl", "alembic", "apscheduler"):
+            logging.getLogger(name).setLevel(logging.ERROR)
+    else:
+        logging.basicConfig(level=logging.INFO)
+
+
+def _now(value: str | None) -> dt.datetime | None:
+    if not value:
+        return None
+    moment = dt.datetime.fromisoformat(value)
+    return moment if moment.tzinfo else moment.replace(tzinfo=ZoneInfo("Europe/Berlin"))
+
+
+def _print_reply(reply: Reply, as_json: bool) -> None:
+    if as_json:
+        print(json.dumps(reply.to_json(), ensure_ascii=False), flush=True)
+        return
+    for message in reply.messages:
+        print(message.text)
+        for index, button in enumerate(message.buttons, 1):
+            print(f"  [{index}] {button.title}")
+        print()
+
+
+async def _ask(args: argparse.Namespace) -> int:
+    from bot.app import build
+
+    lotse = await build()
+    try:
+        town = _town_id(lotse.content, args.town) if args.town else None
+        reply = await lotse.engine.handle(
+            Inbound(channel="cli", user_id=args.user or f"ask-{uuid.uuid4().hex[:12]}", text=args.text),
+            now=_now(args.now),
+            town=town,
+            language=args.lang,
+        )
+        _print_reply(reply, args.json)
+    finally:
+        await lotse.close()
+    return 0
+
+
+def _town_id(content: object, name: str) -> str:
+    from bot.knowledge.content import Content
+
+    assert isinstance(content, Content)
+    town = content.find_town(name)
+    if town is None:
+        raise LotseError(f"unknown town {name!r}; known: {', '.join(t.name for t in content.towns.values())}")
+    return town.id
+
+
+async def _chat(args: argparse.Namespace) -> int:
+    from bot.app import build
+
+    lotse = await build()
+    user = args.user or f"chat-{uuid.uuid4().hex[:12]}"
+    town = _town_id(lotse.content, args.town) if args.town else None
+    last_buttons: list[str] = []
+    try:
+        lines = (
+            Path(args.script).read_text(encoding="utf-8").splitlines()
+            if args.script
+            else _interactive_lines()
+        )
+        first = True
+        for line in lines:
+            text = line.rstrip("\n")
+            if args.script and not text.strip():
+                continue
+            payload = None
+            if text.strip().isdigit() and 0 < int(text.strip()) <= len(last_buttons):
+                payload = last_buttons[int(text.strip()) - 1]
+                text = ""
+            elif text.startswith("button:"):
+                payload, text = text[len("button:") :].strip(), ""
+            reply = await lotse.engine.handle(
+                Inbound(channel="cli", user_id=user, text=text, payload=payload),
+                now=_now(args.now),
+                town=town if first else None,
+                language=args.lang if first else None,
+            )
+            first = False
+            last_buttons = [b.payload for m in reply.messages for b in m.buttons]
+            _print_reply(reply, args.json)
+    finally:
+        await lotse.close()
+    return 0
+
+
+def _interactive_lines() -> Sequence[str]:
+    class _Lines:
+        def __iter__(self):  # type: ignore[no-untyped-def]
+            print("Lotse – schreiben Sie eine Frage (Zahl = Knopf wählen, Strg+D = Ende)")
+            while True:
+                try:
+                    yield input("> ")
+                except EOFError:
+                    return
+
+    return _Lines()  # type: ignore[return-value]
+
+
+def _train(args: argparse.Namespace) -> int:
+    from bot.understanding.training import train
+
+    result = train(Settings(), force=args.force)
+    state = "trained" if result.trained else "up to date"
+    print(f"{result.model_path}: {state} (data {result.data_hash[:12]})")
+    return 0
+
+
+def _content_check(args: argparse.Namespace) -> int:
+    from bot.knowledge.content import load_content
+    from bot.knowledge.errors import ContentErrors
+
+    settings = Settings()
+    try:
+        content = load_content(settings.content_dir)
+    except ContentErrors as exc:
+        if args.json:
+            print(json.dumps([{"file": e.path, "line": e.line, "message": e.detail} for e in exc.errors]))
+        else:
+            for error in exc.errors:
+                print(f"error: {error}")
+        return 1
+    summary = {
+        "towns": len(content.towns),
+        "teams": len(content.teams),
+        "places": len(content.places),
+        "topics": len(content.topics),
+    }
+    print(
+        json.dumps(summary)
+        if args.json
+        else "content OK: " + ", ".join(f"{v} {k}" for k, v in summary.items())
+    )
+    return 0
+
+
+def _i18n(args: argparse.Namespace) -> int:
+    from bot.i18n import catalog_tools
+
+    settings = Settings()
+    if args.action == "extract":
+        for path in catalog_tools.extract(settings):
+            print(f"wrote {path}")
+    elif args.action == "update":
+        for path in catalog_tools.update(settings, args.lang):
+            print(f"updated {path}")
+    elif args.action == "compile":
+        for path in catalog_tools.compile_all(settings):
+            print(f"compiled {path}")
+    return 0
+
+
+def parser() -> argparse.ArgumentParser:
+    root = argparse.ArgumentParser(prog="lotse", description="Lotse – multilingual assistant for refugees")
+    sub = root.add_subparsers(dest="command", required=True)
+
+    ask = sub.add_parser("ask", help="send one message through the full engine")
+    ask.add_argument("text")
+    ask.add_argument("--lang", choices=sorted(LANGUAGES), help="the user's chosen language")
+    ask.add_argument("--user", help="user id; reuse it to continue a conversation (default: a new user)")
+    ask.add_argument("--town", help="the user's town (name, any spelling)")
+    ask.add_argument("--json", action="store_true", help="print JSON")
+    ask.add_argument("--now", help="pretend it is this time (ISO, Europe/Berlin if no zone)")
+    ask.set_defaults(func=_ask, is_async=True)
+
+    chat = sub.add_parser("chat", help="chat in the terminal, or run a script of messages")
+    chat.add_argument(
+        "--script", help="file with one user message per line ('button:PAYLOAD' presses a button)"
+    )
+    chat.add_argument("--json", action="store_true", help="JSON lines out")
+    chat.add_argument("--lang", choices=sorted(LANGUAGES))
+    chat.add_argument("--user")
+    chat.add_argument("--town")
+    chat.add_argument("--now")
+    chat.set_defaults(func=_chat, is_async=True)
+
+    train = sub.add_parser("train", help="train the NLU model if nlu/, config.yml or towns changed")
+    train.add_argument("--force", action="store_true")
+    train.set_defaults(func=_train, is_async=False)
+
+    content = sub.add_parser("content", help="content commands")
+    content_sub = content.add_subparsers(dest="action", required=True)
+    check = content_sub.add_parser("check", help="validate content/")
+    check.add_argument("--json", action="store_true")
+    check.set_defaults(func=_content_check, is_async=False)
+
+    i18n = sub.add_parser("i18n", help="gettext catalog commands (Babel)")
+    i18n.add_argument("action", choices=["extract", "update", "compile"])
+    i18n.add_argument("--lang", action="append", help="only this language (repeatable)")
+    i18n.set_defaults(func=_i18n, is_async=False)
+    return root
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    _quiet()
+    args = parser().parse_args(argv)
+    try:
+        if args.is_async:
+            return int(asyncio.run(args.func(args)))
+        return int(args.func(args))
+    except LotseError as exc:
+        print(f"lotse: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

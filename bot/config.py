@@ -1,0 +1,51 @@
+"""Settings from the environment.
+
+Secrets and deployment choices come only from the environment (never from files in the
+repository), so that the same checkout runs the demo, the tests and a district's installation.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+
+def _path(name: str, default: Path) -> Path:
+    value = os.environ.get(name)
+    return Path(value) if value else default
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Where Lotse finds its data and how it stores conversations."""
+
+    content_dir: Path = field(default_factory=lambda: _path("LOTSE_CONTENT_DIR", PROJECT_ROOT / "content"))
+    locales_dir: Path = field(default_factory=lambda: _path("LOTSE_LOCALES_DIR", PROJECT_ROOT / "locales"))
+    nlu_dir: Path = field(default_factory=lambda: _path("LOTSE_NLU_DIR", PROJECT_ROOT / "nlu"))
+    nlu_config: Path = field(default_factory=lambda: _path("LOTSE_NLU_CONFIG", PROJECT_ROOT / "config.yml"))
+    model_path: Path = field(
+        default_factory=lambda: _path("LOTSE_MODEL", PROJECT_ROOT / "models" / "nlu.tar.gz")
+    )
+    var_dir: Path = field(default_factory=lambda: _path("LOTSE_VAR_DIR", PROJECT_ROOT / "var"))
+    database_url: str = field(default_factory=lambda: os.environ.get("DATABASE_URL", ""))
+
+    def resolved_database_url(self) -> str:
+        """The database URL, defaulting to a SQLite file under `var/`."""
+        if self.database_url:
+            return normalise_database_url(self.database_url)
+        self.var_dir.mkdir(parents=True, exist_ok=True)
+        return f"sqlite+aiosqlite:///{self.var_dir / 'lotse.db'}"
+
+
+def normalise_database_url(url: str) -> str:
+    """Accept the plain URLs operators write and pick the async driver Lotse needs."""
+    if url.startswith("postgres://"):
+        url = "postgresql://" + url[len("postgres://") :]
+    if url.startswith("postgresql://"):
+        return "postgresql+asyncpg://" + url[len("postgresql://") :]
+    if url.startswith("sqlite:///"):
+        return "sqlite+aiosqlite:///" + url[len("sqlite:///") :]
+    return url

@@ -1,0 +1,83 @@
+"""The engine: one inbound message in, one reply out, with the state stored in between.
+
+Understanding runs before the database transaction opens (it is CPU work and needs no state), so
+that a transaction is held only for the few statements that read and write the conversation.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable
+
+from bot.engine.dialogue import Dialogue
+from bot.engine.messages import Inbound, Reply
+from bot.engine.normalise import clean, has_words
+from bot.engine.safety import SafetyNet
+from bot.engine.store import ConversationStore
+from bot.engine.understanding import EMPTY_PARSE, Understanding
+from bot.i18n.catalogs import Catalogs
+from bot.i18n.langid import LanguageIdentifier
+from bot.knowledge.content import Content
+
+
+def utcnow() -> dt.datetime:
+    return dt.datetime.now(dt.timezone.utc)
+
+
+class Engine:
+    def __init__(
+        self,
+        content: Content,
+        catalogs: Catalogs,
+        understanding: Understanding,
+        store: ConversationStore,
+        language_identifier: LanguageIdentifier,
+        clock: Callable[[], dt.datetime] = utcnow,
+    ) -> None:
+        self.content = content
+        self.understanding = understanding
+        self.store = store
+        self.langid = language_identifier
+        self.clock = clock
+        self.dialogue = Dialogue(content, catalogs, SafetyNet(content.safety))
+
+    async def handle(
+        self,
+        inbound: Inbound,
+        now: dt.datetime | None = None,
+        town: str | None = None,
+        language: str | None = None,
+    ) -> Reply:
+        """Process one message. `town` and `language` preset the user's choices (CLI, deep links)."""
+        moment = now or self.clock()
+        text = clean(inbound.text)
+        understand = bool(text) and has_words(text) and not inbound.payload and not text.startswith("/")
+        parse = await self.understanding.parse(text) if understand else EMPTY_PARSE
+        detected = self.langid.identify(text) if understand else None
+        cleaned = Inbound(
+            channel=inbound.channel,
+            user_id=inbound.user_id,
+            text=text,
+            payload=inbound.payload,
+            message_id=inbound.message_id,
+            language_hint=inbound.language_hint,
+        )
+        async with self.store.transaction() as tx:
+            state = await tx.load(inbound.channel, inbound.user_id, moment)
+            if town:
+                state.town = town
+            if language:
+                state.language, state.language_explicit = language, True
+            turn = self.dialogue.respond(state, cleaned, parse, detected, moment)
+            stored = Inbound(**{**cleaned.__dict__, "text": inbound.text})  # keep the original text
+            await tx.record(state, stored, turn, moment)
+        entities = {e.entity: e.value for e in parse.entities}
+        return Reply(
+            messages=turn.messages,
+            language=turn.language,
+            intent=turn.intent,
+            confidence=round(turn.confidence, 4),
+            answer_key=turn.answer_key,
+            handover=turn.handover,
+            entities=entities,
+        )

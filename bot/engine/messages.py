@@ -1,0 +1,51 @@
+"""What flows in and out of the engine, independent of any channel."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+
+@dataclass(frozen=True)
+class Inbound:
+    """One user message as a channel adapter hands it over."""
+
+    channel: str
+    user_id: str
+    text: str = ""
+    payload: str | None = None  # button payload, when a button was pressed
+    message_id: str | None = None  # the channel's own id, for deduplication
+    language_hint: str | None = None  # e.g. Telegram's client language
+
+
+@dataclass(frozen=True)
+class Button:
+    title: str
+    payload: str
+
+
+@dataclass(frozen=True)
+class Outbound:
+    text: str
+    buttons: tuple[Button, ...] = ()
+
+
+@dataclass
+class Reply:
+    """The engine's answer to one inbound message."""
+
+    messages: list[Outbound]
+    language: str
+    intent: str | None = None
+    confidence: float = 0.0
+    answer_key: str | None = None
+    handover: bool = False
+    entities: dict[str, str] = field(default_factory=dict)
+
+    def to_json(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["messages"] = [
+            {"text": m.text, "buttons": [{"title": b.title, "payload": b.payload} for b in m.buttons]}
+            for m in self.messages
+        ]
+        return data

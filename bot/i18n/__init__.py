@@ -1,0 +1,1 @@
+"""Languages, gettext catalogs (Babel), locale formatting and language identification."""

@@ -1,0 +1,1 @@
+"""Curated content: loading, validation and queries (offers by town, opening hours, teams)."""

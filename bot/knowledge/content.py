@@ -1,0 +1,373 @@
+"""Loads `content/`, validates it, and answers the questions the engine asks of it.
+
+Everything is checked at load time (schema, references, required topics) and all problems are
+reported together with file and line, so that a broken edit never reaches a refugee half-loaded.
+"""
+
+from __future__ import annotations
+
+import difflib
+import unicodedata
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TypeVar
+
+from pydantic import BaseModel, ValidationError
+
+from bot.knowledge.errors import ContentError, ContentErrors
+from bot.knowledge.hours import Calendar
+from bot.knowledge.keys import ASYLUM_STEPS, REQUIRED_TOPICS
+from bot.knowledge.schema import EmergencyNumber, Place, Region, Team, Topic, Town
+from bot.knowledge.yamlfile import LineDict, load_yaml
+
+M = TypeVar("M", bound=BaseModel)
+
+
+@dataclass(frozen=True)
+class SourceString:
+    """A translatable German string and where it stands, for the gettext catalogs."""
+
+    context: str
+    text: str
+    path: str
+    line: int
+
+
+@dataclass
+class Content:
+    """The whole curated content of one district, validated."""
+
+    root: Path
+    region: Region
+    emergency_numbers: list[EmergencyNumber]
+    towns: dict[str, Town]
+    teams: dict[str, Team]
+    places: list[Place]
+    topics: dict[str, Topic]
+    steps: list[str]
+    safety: dict[str, dict[str, list[str]]]
+    strings: list[SourceString] = field(default_factory=list)
+    _town_index: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def calendar(self) -> Calendar:
+        return Calendar(self.region.timezone, self.region.holiday_subdivision)
+
+    def topic(self, key: str) -> Topic:
+        return self.topics[key]
+
+    def topic_for_intent(self, intent: str) -> Topic | None:
+        for topic in self.topics.values():
+            if topic.intent == intent:
+                return topic
+        return None
+
+    def team_for(self, town_id: str) -> Team | None:
+        for team in self.teams.values():
+            if town_id in team.towns:
+                return team
+        return None
+
+    def places_for(self, kind: str, town_id: str | None) -> list[Place]:
+        return [p for p in self.places if p.kind == kind and (town_id is None or p.serves(town_id))]
+
+    def town_names(self) -> list[str]:
+        """Every spelling of every town, for the NLU lookup table."""
+        names: list[str] = []
+        for town in self.towns.values():
+            names.append(town.name)
+            names.extend(town.aliases)
+        return sorted(set(names))
+
+    def find_town(self, text: str) -> Town | None:
+        """The town a user means, tolerant of case, diacritics, scripts and small typos."""
+        key = fold(text)
+        if not key:
+            return None
+        if key in self._town_index:
+            return self.towns[self._town_index[key]]
+        for alias, town_id in self._town_index.items():
+            if len(alias) >= 5 and (f" {alias} " in f" {key} "):
+                return self.towns[town_id]
+        for word in key.split():
+            for prefix in _ATTACHED_PREFIXES:
+                if word.startswith(prefix) and word[len(prefix) :] in self._town_index:
+                    return self.towns[self._town_index[word[len(prefix) :]]]
+        close = difflib.get_close_matches(key, list(self._town_index), n=1, cutoff=0.82)
+        if close:
+            return self.towns[self._town_index[close[0]]]
+        return None
+
+
+# Arabic and Persian attach "in", "to", "and" to the next word: برويتلنغن is "in Reutlingen".
+_ATTACHED_PREFIXES: tuple[str, ...] = ("وب", "بال", "ب", "ل", "و", "ف")
+
+
+def fold(text: str) -> str:
+    """Lowercase, without diacritics and punctuation, for forgiving comparisons."""
+    text = text.replace("ß", "ss")
+    decomposed = unicodedata.normalize("NFKD", text.casefold())
+    kept = "".join(
+        ch if ch.isalnum() else " " for ch in decomposed if not unicodedata.combining(ch) or ch in "\u0306"
+    )
+    return " ".join(unicodedata.normalize("NFC", kept).split())
+
+
+def _line_for(raw: Any, loc: tuple[Any, ...], fallback: int, message: str = "") -> int:
+    """Follow a pydantic error location into the line-aware YAML (down to a key the message names)."""
+    line = fallback
+    node = raw
+    for part in loc:
+        if isinstance(node, LineDict):
+            key = "from" if part == "from_" else str(part)
+            line = node.line_of(key)
+            node = node.get(key)
+        elif isinstance(node, list) and isinstance(part, int) and part < len(node):
+            node = node[part]
+            if isinstance(node, LineDict):
+                line = node.line
+        else:
+            break
+    if isinstance(node, LineDict):
+        for key in node:
+            if f"'{key}'" in message or message.startswith(f"{key}:"):
+                return node.line_of(key)
+    return line
+
+
+class _Loader:
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.errors: list[ContentError] = []
+        self.strings: list[SourceString] = []
+
+    def rel(self, path: Path) -> str:
+        try:
+            return str(path.relative_to(self.root.parent))
+        except ValueError:
+            return str(path)
+
+    def file(self, path: Path, top: str, required: bool = True) -> tuple[list[Any], int]:
+        if not path.exists():
+            if required:
+                self.errors.append(ContentError(self.rel(path), None, "file is missing"))
+            return [], 0
+        try:
+            data = load_yaml(path)
+        except ContentError as exc:
+            self.errors.append(ContentError(self.rel(path), exc.line, exc.detail))
+            return [], 0
+        if not isinstance(data, LineDict) or top not in data:
+            self.errors.append(ContentError(self.rel(path), 1, f"expected a top-level key '{top}:'"))
+            return [], 0
+        items = data[top]
+        if isinstance(items, LineDict):
+            return [items], data.line_of(top)
+        if not isinstance(items, list):
+            self.errors.append(ContentError(self.rel(path), data.line_of(top), f"'{top}' must be a list"))
+            return [], 0
+        return items, data.line_of(top)
+
+    def model(self, cls: type[M], raw: Any, path: Path, fallback_line: int) -> M | None:
+        if not isinstance(raw, LineDict):
+            self.errors.append(ContentError(self.rel(path), fallback_line, "expected a mapping (key: value)"))
+            return None
+        try:
+            return cls.parse_obj(raw)
+        except ValidationError as exc:
+            for err in exc.errors():
+                loc = tuple(err["loc"])
+                where = ".".join(str(p) for p in loc if p != "__root__")
+                message = err["msg"]
+                if err["type"] == "value_error.extra":
+                    message = "unknown field (check the spelling)"
+                self.errors.append(
+                    ContentError(
+                        self.rel(path), _line_for(raw, loc, raw.line, message), f"{where}: {message}"
+                    )
+                )
+            return None
+
+    def translatable(self, kind: str, item_id: str, name: str, text: str, raw: LineDict, path: Path) -> None:
+        if text.strip():
+            self.strings.append(
+                SourceString(f"{kind}:{item_id}:{name}", text, self.rel(path), raw.line_of(name))
+            )
+
+    def files(self, folder: Path) -> Iterator[Path]:
+        if folder.is_dir():
+            yield from sorted(folder.glob("*.yml"))
+
+
+def load_content(root: Path) -> Content:
+    """Load and validate a content folder; raise ContentErrors listing every problem."""
+    ld = _Loader(root)
+
+    # region and emergency numbers
+    region_path = root / "region.yml"
+    region_items, _ = ld.file(region_path, "region")
+    region = ld.model(Region, region_items[0], region_path, 1) if region_items else None
+    numbers: list[EmergencyNumber] = []
+    raw_numbers, _ = ld.file(region_path, "emergency_numbers") if region_items else ([], 0)
+    for raw in raw_numbers:
+        number = ld.model(EmergencyNumber, raw, region_path, 1)
+        if number:
+            numbers.append(number)
+            ld.translatable("emergency", number.id, "label", number.label, raw, region_path)
+            ld.translatable("emergency", number.id, "note", number.note, raw, region_path)
+
+    towns: dict[str, Town] = {}
+    towns_path = root / "towns.yml"
+    for raw in ld.file(towns_path, "towns")[0]:
+        town = ld.model(Town, raw, towns_path, 1)
+        if town:
+            if town.id in towns:
+                ld.errors.append(ContentError(ld.rel(towns_path), raw.line, f"town id {town.id!r} twice"))
+            towns[town.id] = town
+
+    teams: dict[str, Team] = {}
+    teams_path = root / "teams.yml"
+    served: dict[str, str] = {}
+    for raw in ld.file(teams_path, "teams")[0]:
+        team = ld.model(Team, raw, teams_path, 1)
+        if not team:
+            continue
+        teams[team.id] = team
+        ld.translatable("team", team.id, "description", team.description, raw, teams_path)
+        _closure_notes(ld, "team", team.id, team, raw, teams_path)
+        for town_id in team.towns:
+            if town_id not in towns:
+                ld.errors.append(
+                    ContentError(ld.rel(teams_path), raw.line_of("towns"), f"unknown town {town_id!r}")
+                )
+            elif town_id in served:
+                ld.errors.append(
+                    ContentError(
+                        ld.rel(teams_path),
+                        raw.line_of("towns"),
+                        f"town {town_id!r} is already served by team {served[town_id]!r}",
+                    )
+                )
+            else:
+                served[town_id] = team.id
+    for town_id in towns:
+        if town_id not in served and teams:
+            ld.errors.append(
+                ContentError(
+                    ld.rel(towns_path), None, f"town {town_id!r} has no responsible team in teams.yml"
+                )
+            )
+
+    places: list[Place] = []
+    seen_places: set[str] = set()
+    for path in ld.files(root / "places"):
+        for raw in ld.file(path, "places")[0]:
+            place = ld.model(Place, raw, path, 1)
+            if not place:
+                continue
+            if place.id in seen_places:
+                ld.errors.append(ContentError(ld.rel(path), raw.line, f"place id {place.id!r} twice"))
+            seen_places.add(place.id)
+            refs = [place.town] + (place.serves_towns if isinstance(place.serves_towns, list) else [])
+            for town_id in refs:
+                if town_id not in towns:
+                    ld.errors.append(
+                        ContentError(ld.rel(path), raw.line_of("town"), f"unknown town {town_id!r}")
+                    )
+            if place.kind == "sports" and not place.sport:
+                ld.errors.append(ContentError(ld.rel(path), raw.line, "a sports offer needs 'sport:'"))
+            places.append(place)
+            ld.translatable("place", place.id, "description", place.description, raw, path)
+            ld.translatable("place", place.id, "cost", place.cost, raw, path)
+            _closure_notes(ld, "place", place.id, place, raw, path)
+
+    topics: dict[str, Topic] = {}
+    steps: list[str] = []
+    for path in ld.files(root / "topics"):
+        top = "steps" if path.stem == "asylum_steps" else "topics"
+        for raw in ld.file(path, top)[0]:
+            topic = ld.model(Topic, raw, path, 1)
+            if not topic:
+                continue
+            if topic.key in topics:
+                ld.errors.append(ContentError(ld.rel(path), raw.line, f"topic key {topic.key!r} twice"))
+            topics[topic.key] = topic
+            if top == "steps":
+                steps.append(topic.key)
+            ld.translatable("topic", topic.key, "title", topic.title, raw, path)
+            ld.translatable("topic", topic.key, "text", topic.text, raw, path)
+    for key in REQUIRED_TOPICS:
+        if key not in topics:
+            ld.errors.append(
+                ContentError(ld.rel(root / "topics"), None, f"required topic {key!r} is missing")
+            )
+    if steps and tuple(steps) != ASYLUM_STEPS:
+        ld.errors.append(
+            ContentError(
+                ld.rel(root / "topics" / "asylum_steps.yml"), None, f"steps must be, in order: {ASYLUM_STEPS}"
+            )
+        )
+
+    safety = _load_safety(ld, root / "safety")
+
+    if ld.errors or region is None:
+        if region is None and not ld.errors:
+            ld.errors.append(ContentError(ld.rel(region_path), None, "region is missing"))
+        raise ContentErrors(ld.errors)
+    content = Content(
+        root=root,
+        region=region,
+        emergency_numbers=numbers,
+        towns=towns,
+        teams=teams,
+        places=places,
+        topics=topics,
+        steps=steps,
+        safety=safety,
+        strings=ld.strings,
+    )
+    content._town_index = _town_index(towns.values())
+    return content
+
+
+def _closure_notes(
+    ld: _Loader, kind: str, item_id: str, item: Team | Place, raw: LineDict, path: Path
+) -> None:
+    for index, closure in enumerate(item.closures):
+        ld.translatable(kind, item_id, f"closure{index}", closure.note, raw, path)
+
+
+def _load_safety(ld: _Loader, folder: Path) -> dict[str, dict[str, list[str]]]:
+    result: dict[str, dict[str, list[str]]] = {}
+    for path in ld.files(folder):
+        try:
+            data = load_yaml(path)
+        except ContentError as exc:
+            ld.errors.append(ContentError(ld.rel(path), exc.line, exc.detail))
+            continue
+        if not isinstance(data, LineDict) or not isinstance(data.get("categories"), dict):
+            ld.errors.append(ContentError(ld.rel(path), 1, "expected 'language:' and 'categories:'"))
+            continue
+        cats: dict[str, list[str]] = {}
+        for name, words in data["categories"].items():
+            if not isinstance(words, list) or not all(isinstance(w, str) and w.strip() for w in words):
+                ld.errors.append(
+                    ContentError(
+                        ld.rel(path), data["categories"].line_of(name), f"{name}: expected a list of phrases"
+                    )
+                )
+                continue
+            cats[name] = [w.strip().casefold() for w in words]
+        result[str(data.get("language", path.stem))] = cats
+    return result
+
+
+def _town_index(towns: Iterable[Town]) -> dict[str, str]:
+    index: dict[str, str] = {}
+    for town in towns:
+        for name in (town.id, town.name, *town.aliases):
+            key = fold(name)
+            if key:
+                index.setdefault(key, town.id)
+    return index

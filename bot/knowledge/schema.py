@@ -1,0 +1,183 @@
+"""The shape of content items, checked when content loads.
+
+pydantic (v1, because Rasa 3.6 pins it) does the type checks; this module adds the rules an editor
+can get wrong: time ranges, weekday names, references to towns.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from typing import Literal
+
+from pydantic import BaseModel, Extra, Field, validator
+
+WEEKDAYS: tuple[str, ...] = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+LANGUAGE_CODES: tuple[str, ...] = ("de", "en", "ar", "fa", "uk", "ru", "tr")
+SPORTS: tuple[str, ...] = (
+    "football", "swimming", "basketball", "volleyball", "boxing", "table_tennis",
+    "running", "martial_arts", "dance", "cricket", "fitness", "cycling",
+)  # fmt: skip
+TARGET_GROUPS: tuple[str, ...] = ("all", "women", "girls", "men", "children", "youth", "families")
+COUNSELLING_SERVICES: tuple[str, ...] = (
+    "migration", "trauma", "pregnancy_family", "violence", "asylum_law", "youth_migration",
+)  # fmt: skip
+
+_RANGE = re.compile(r"^([01]\d|2[0-3]):([0-5]\d)-([01]\d|2[0-4]):([0-5]\d)$")
+_PHONE = re.compile(r"^\+?[0-9][0-9 \-/()]{2,}$")
+
+
+class _Strict(BaseModel):
+    class Config:
+        extra = Extra.forbid
+        allow_mutation = False
+
+
+class Closure(_Strict):
+    from_: dt.date = Field(alias="from")
+    to: dt.date
+    note: str = ""
+
+    @validator("to")
+    def _ordered(cls, value: dt.date, values: dict[str, object]) -> dt.date:
+        start = values.get("from_")
+        if isinstance(start, dt.date) and value < start:
+            raise ValueError("closure ends before it starts")
+        return value
+
+
+def _check_hours(hours: dict[str, list[str]]) -> dict[str, list[str]]:
+    for day, ranges in hours.items():
+        if day not in WEEKDAYS:
+            raise ValueError(f"unknown weekday {day!r}; use one of {', '.join(WEEKDAYS)}")
+        previous_end = -1
+        for text in ranges:
+            match = _RANGE.match(text.strip())
+            if not match:
+                raise ValueError(f"{day}: {text!r} is not a time range like 09:00-12:00")
+            h1, m1, h2, m2 = (int(g) for g in match.groups())
+            start, end = h1 * 60 + m1, h2 * 60 + m2
+            if end <= start:
+                raise ValueError(f"{day}: {text!r} ends before it starts")
+            if start < previous_end:
+                raise ValueError(f"{day}: {text!r} overlaps the range before it")
+            previous_end = end
+    return hours
+
+
+class Sourced(_Strict):
+    """Every item says where its information comes from and when it was last checked."""
+
+    source: str = Field(min_length=3)
+    source_url: str | None = None
+    last_checked: dt.date
+    example: bool = False
+
+
+class Scheduled(Sourced):
+    hours: dict[str, list[str]] = Field(default_factory=dict)
+    by_appointment: bool | Literal["only"] = False
+    open_on_holidays: bool = False
+    closures: list[Closure] = Field(default_factory=list)
+
+    _hours_ok = validator("hours", allow_reuse=True)(_check_hours)
+
+
+class Contact(Scheduled):
+    address: str | None = None
+    phone: str | None = None
+    email: str | None = None
+    website: str | None = None
+    languages: list[str] = Field(default_factory=list)
+
+    @validator("phone")
+    def _phone(cls, value: str | None) -> str | None:
+        if value is not None and not _PHONE.match(value):
+            raise ValueError(f"{value!r} is not a phone number (digits, spaces, +, -, /)")
+        return value
+
+    @validator("languages", each_item=True)
+    def _language(cls, value: str) -> str:
+        if len(value) != 2 or not value.isalpha() or not value.islower():
+            raise ValueError(f"{value!r} is not a two-letter language code such as de or ar")
+        return value
+
+
+class EmergencyNumber(_Strict):
+    id: str
+    number: str = Field(regex=r"^[0-9][0-9 ]+$")
+    label: str
+    note: str = ""
+    source: str | None = None
+    last_checked: dt.date | None = None
+
+
+class Region(Sourced):
+    id: str
+    name: str
+    timezone: str = "Europe/Berlin"
+    holiday_subdivision: str = "BW"
+
+
+class Town(_Strict):
+    id: str = Field(regex=r"^[a-z0-9][a-z0-9-]*$")
+    name: str
+    aliases: list[str] = Field(default_factory=list)
+    source: str | None = None
+    last_checked: dt.date | None = None
+
+
+class Team(Contact):
+    id: str
+    name: str
+    operator: Literal["municipality", "district"]
+    towns: list[str] = Field(min_items=1)
+    description: str = ""
+
+
+class Place(Contact):
+    id: str
+    kind: Literal["counselling", "kita_registration", "sports", "german_course"]
+    name: str
+    description: str = ""
+    town: str
+    serves_towns: Literal["all"] | list[str] | None = None
+    services: list[str] = Field(default_factory=list)
+    sport: str | None = None
+    target_group: list[str] = Field(default_factory=lambda: ["all"])
+    age_min: int | None = Field(default=None, ge=0, le=120)
+    age_max: int | None = Field(default=None, ge=0, le=120)
+    cost: str = ""
+
+    @validator("sport")
+    def _sport(cls, value: str | None) -> str | None:
+        if value is not None and value not in SPORTS:
+            raise ValueError(f"unknown sport {value!r}; use one of {', '.join(SPORTS)}")
+        return value
+
+    @validator("target_group", each_item=True)
+    def _target(cls, value: str) -> str:
+        if value not in TARGET_GROUPS:
+            raise ValueError(f"unknown target group {value!r}; use one of {', '.join(TARGET_GROUPS)}")
+        return value
+
+    @validator("services", each_item=True)
+    def _service(cls, value: str) -> str:
+        if value not in COUNSELLING_SERVICES:
+            raise ValueError(f"unknown service {value!r}; use one of {', '.join(COUNSELLING_SERVICES)}")
+        return value
+
+    def serves(self, town_id: str) -> bool:
+        if self.serves_towns == "all":
+            return True
+        if isinstance(self.serves_towns, list):
+            return town_id in self.serves_towns or town_id == self.town
+        return town_id == self.town
+
+
+class Topic(Sourced):
+    key: str = Field(regex=r"^[a-z0-9_]+(\.[a-z0-9_]+)*$")
+    intent: str | None = None
+    title: str = Field(min_length=1, max_length=40)
+    text: str = Field(min_length=1)
+    handover: bool = False

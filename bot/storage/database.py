@@ -1,0 +1,53 @@
+"""Creating the async engine and bringing the schema up to date with Alembic."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from alembic import command
+from alembic.config import Config
+from sqlalchemy import event
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+
+from bot.storage.errors import StorageError
+
+MIGRATIONS = Path(__file__).resolve().parent / "migrations"
+
+
+def create_engine(url: str) -> AsyncEngine:
+    """An async engine; SQLite gets WAL and foreign keys, PostgreSQL a modest pool."""
+    if url.startswith("sqlite"):
+        engine = create_async_engine(url, future=True, connect_args={"timeout": 30})
+
+        @event.listens_for(engine.sync_engine, "connect")  # type: ignore[untyped-decorator]
+        def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+            cursor = dbapi_connection.cursor()
+            cursor.execute("PRAGMA journal_mode=WAL")
+            cursor.execute("PRAGMA synchronous=NORMAL")
+            cursor.execute("PRAGMA foreign_keys=ON")
+            cursor.close()
+
+        return engine
+    return create_async_engine(url, future=True, pool_size=10, max_overflow=10, pool_pre_ping=True)
+
+
+def alembic_config() -> Config:
+    config = Config(str(MIGRATIONS / "alembic.ini"))
+    config.set_main_option("script_location", str(MIGRATIONS))
+    return config
+
+
+async def upgrade(engine: AsyncEngine) -> None:
+    """Apply all migrations; safe to call at every start."""
+    config = alembic_config()
+
+    def _run(connection: Any) -> None:
+        config.attributes["connection"] = connection
+        command.upgrade(config, "head")
+
+    try:
+        async with engine.begin() as connection:
+            await connection.run_sync(_run)
+    except OSError as exc:
+        raise StorageError(f"cannot reach the database: {exc}") from exc

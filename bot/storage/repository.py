@@ -1,0 +1,156 @@
+"""Conversations, messages and handover requests in SQL, one transaction per turn.
+
+The inbound message, the replies and the new conversation state are written in the same
+transaction: either the turn happened completely or not at all.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from bot.engine.messages import Inbound
+from bot.engine.state import ConversationState
+from bot.engine.store import TurnRecord
+from bot.storage.tables import conversations, handover_requests, messages, users
+
+
+class SqlTransaction:
+    def __init__(self, connection: AsyncConnection) -> None:
+        self.conn = connection
+
+    async def load(self, channel: str, external_id: str, now: dt.datetime) -> ConversationState:
+        row = (
+            await self.conn.execute(
+                sa.select(users.c.id, conversations)
+                .join(conversations, conversations.c.user_id == users.c.id)
+                .where(users.c.channel == channel, users.c.external_id == external_id)
+            )
+        ).first()
+        if row is not None:
+            return _state(row._mapping, is_new=False)
+        return await self._create(channel, external_id, now)
+
+    async def _create(self, channel: str, external_id: str, now: dt.datetime) -> ConversationState:
+        try:
+            async with self.conn.begin_nested():
+                inserted = await self.conn.execute(
+                    sa.insert(users).values(
+                        channel=channel, external_id=external_id, created_at=now, last_seen_at=now
+                    )
+                )
+                user_id = inserted.inserted_primary_key[0]
+        except IntegrityError:  # created concurrently by another worker
+            user_id = (
+                await self.conn.execute(
+                    sa.select(users.c.id).where(
+                        users.c.channel == channel, users.c.external_id == external_id
+                    )
+                )
+            ).scalar_one()
+        existing = (
+            await self.conn.execute(sa.select(conversations).where(conversations.c.user_id == user_id))
+        ).first()
+        if existing is not None:
+            return _state(existing._mapping, is_new=False)
+        inserted = await self.conn.execute(
+            sa.insert(conversations).values(
+                user_id=user_id, status="bot", slots={}, misses=0, created_at=now, updated_at=now
+            )
+        )
+        conversation_id = inserted.inserted_primary_key[0]
+        return ConversationState(conversation_id=conversation_id, user_id=user_id, is_new=True)
+
+    async def record(
+        self, state: ConversationState, inbound: Inbound, turn: TurnRecord, now: dt.datetime
+    ) -> None:
+        rows: list[dict[str, Any]] = [
+            {
+                "conversation_id": state.conversation_id,
+                "direction": "in",
+                "text": inbound.text or "",
+                "payload": inbound.payload,
+                "buttons": None,
+                "intent": turn.intent,
+                "confidence": turn.confidence,
+                "language": turn.language,
+                "answer_key": None,
+                "created_at": now,
+            }
+        ]
+        rows += [
+            {
+                "conversation_id": state.conversation_id,
+                "direction": "out",
+                "text": m.text,
+                "payload": None,
+                "buttons": [[b.title, b.payload] for b in m.buttons],
+                "intent": turn.intent,
+                "confidence": None,
+                "language": turn.language,
+                "answer_key": turn.answer_key,
+                "created_at": now,
+            }
+            for m in turn.messages
+        ]
+        await self.conn.execute(sa.insert(messages), rows)
+        await self.conn.execute(
+            sa.update(conversations)
+            .where(conversations.c.id == state.conversation_id)
+            .values(
+                status=state.status,
+                language=state.language,
+                language_explicit=state.language_explicit,
+                town=state.town,
+                slots=dict(state.slots),
+                misses=state.misses,
+                updated_at=now,
+            )
+        )
+        await self.conn.execute(
+            sa.update(users)
+            .where(users.c.id == state.user_id)
+            .values(language=state.language, last_seen_at=now)
+        )
+        request = turn.handover_request
+        if request is not None:
+            await self.conn.execute(
+                sa.insert(handover_requests).values(
+                    conversation_id=state.conversation_id,
+                    reason=request.reason,
+                    priority=request.priority,
+                    team_id=request.team_id,
+                    status="requested",
+                    created_at=now,
+                )
+            )
+
+
+class SqlConversationStore:
+    def __init__(self, engine: AsyncEngine) -> None:
+        self.engine = engine
+
+    @asynccontextmanager
+    async def transaction(self) -> AsyncIterator[SqlTransaction]:
+        async with self.engine.begin() as connection:
+            yield SqlTransaction(connection)
+
+
+def _state(row: Any, is_new: bool) -> ConversationState:
+    return ConversationState(
+        conversation_id=row["id"],
+        user_id=row["user_id"],
+        status=row["status"],
+        language=row["language"],
+        language_explicit=bool(row["language_explicit"]),
+        town=row["town"],
+        slots=dict(row["slots"] or {}),
+        misses=row["misses"],
+        is_new=is_new,
+    )

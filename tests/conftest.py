@@ -1,0 +1,153 @@
+"""Shared fixtures: the example content, the NLU model (trained once per run), and databases.
+
+Every engine test runs against SQLite and, where the server at 127.0.0.1:5432 answers, PostgreSQL:
+a fresh database is created for the run and dropped afterwards.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import os
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from bot.config import Settings
+from bot.engine.engine import Engine
+from bot.engine.messages import Inbound, Reply
+from bot.engine.understanding import Understanding
+from bot.i18n.catalogs import Catalogs
+from bot.i18n.langid import LanguageIdentifier
+from bot.knowledge.content import Content, load_content
+from bot.storage.database import create_engine, upgrade
+from bot.storage.repository import SqlConversationStore
+
+BERLIN = ZoneInfo("Europe/Berlin")
+PG_ADMIN_URL = os.environ.get("LOTSE_TEST_PG", "postgresql://postgres@127.0.0.1:5432/test")
+
+
+def berlin(*args: int) -> dt.datetime:
+    return dt.datetime(*args, tzinfo=BERLIN)  # type: ignore[misc]
+
+
+@pytest.fixture(scope="session")
+def settings() -> Settings:
+    return Settings()
+
+
+@pytest.fixture(scope="session")
+def content(settings: Settings) -> Content:
+    return load_content(settings.content_dir)
+
+
+@pytest.fixture(scope="session")
+def catalogs(settings: Settings) -> Catalogs:
+    return Catalogs.load(settings.locales_dir)
+
+
+@pytest.fixture(scope="session")
+def langid(settings: Settings) -> LanguageIdentifier:
+    return LanguageIdentifier.from_nlu(settings.nlu_dir)
+
+
+@pytest.fixture(scope="session")
+def understanding(settings: Settings) -> Understanding:
+    """The real Rasa model; trained here if `lotse train` has not produced a current one."""
+    from bot.understanding.rasa_nlu import RasaUnderstanding
+    from bot.understanding.training import train
+
+    train(settings)
+    return RasaUnderstanding.load(settings.model_path)
+
+
+def _pg_reachable() -> bool:
+    import socket
+
+    try:
+        with socket.create_connection(("127.0.0.1", 5432), timeout=1):
+            return True
+    except OSError:
+        return False
+
+
+@pytest.fixture(scope="session")
+def sqlite_url(tmp_path_factory: pytest.TempPathFactory) -> str:
+    return f"sqlite+aiosqlite:///{tmp_path_factory.mktemp('db') / 'lotse.db'}"
+
+
+@pytest.fixture(scope="session")
+def postgres_url() -> Iterator[str]:
+    if not _pg_reachable():
+        pytest.skip("PostgreSQL is not reachable at 127.0.0.1:5432")
+    import asyncpg
+
+    name = f"lotse_test_{uuid.uuid4().hex[:10]}"
+    admin = PG_ADMIN_URL
+
+    async def _exec(sql: str) -> None:
+        connection = await asyncpg.connect(admin)
+        try:
+            await connection.execute(sql)
+        finally:
+            await connection.close()
+
+    asyncio.run(_exec(f'CREATE DATABASE "{name}"'))
+    base = admin.rsplit("/", 1)[0]
+    yield f"postgresql+asyncpg://{base.split('://', 1)[1]}/{name}"
+    asyncio.run(_exec(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
+@pytest.fixture(scope="session", params=["sqlite", "postgresql"])
+def database_url(request: pytest.FixtureRequest) -> str:
+    if request.param == "sqlite":
+        return str(request.getfixturevalue("sqlite_url"))
+    return str(request.getfixturevalue("postgres_url"))
+
+
+@pytest.fixture(scope="session")
+async def engine(
+    database_url: str,
+    content: Content,
+    catalogs: Catalogs,
+    understanding: Understanding,
+    langid: LanguageIdentifier,
+) -> AsyncIterator[Engine]:
+    database = create_engine(database_url)
+    await upgrade(database)
+    yield Engine(content, catalogs, understanding, SqlConversationStore(database), langid)
+    await database.dispose()
+
+
+class Chat:
+    """One user talking to the engine, as a test would narrate it."""
+
+    def __init__(self, engine: Engine, now: dt.datetime | None = None) -> None:
+        self.engine = engine
+        self.user = f"u-{uuid.uuid4().hex[:10]}"
+        self.now = now
+
+    async def say(self, text: str, **kwargs: object) -> Reply:
+        return await self.engine.handle(Inbound("test", self.user, text=text), now=self.now, **kwargs)  # type: ignore[arg-type]
+
+    async def press(self, payload: str) -> Reply:
+        return await self.engine.handle(Inbound("test", self.user, payload=payload), now=self.now)
+
+
+@pytest.fixture
+def chat(engine: Engine) -> Chat:
+    return Chat(engine)
+
+
+def all_text(reply: Reply) -> str:
+    return "\n".join(m.text for m in reply.messages)
+
+
+def payloads(reply: Reply) -> list[str]:
+    return [b.payload for m in reply.messages for b in m.buttons]
+
+
+ROOT = Path(__file__).resolve().parent.parent
