@@ -1,0 +1,63 @@
+"""Storage: migrations, and that every turn is stored completely."""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+
+from bot.engine.engine import Engine
+from bot.storage.database import create_engine, upgrade
+from bot.storage.tables import conversations, handover_requests, messages
+from tests.conftest import Chat
+
+
+async def test_migrations_are_idempotent(database_url: str) -> None:
+    database = create_engine(database_url)
+    await upgrade(database)
+    await upgrade(database)
+    async with database.connect() as connection:
+        version = (await connection.execute(sa.text("SELECT version_num FROM alembic_version"))).scalar_one()
+    await database.dispose()
+    assert version == "0001_core"
+
+
+async def test_each_turn_stores_inbound_replies_and_state(engine: Engine) -> None:
+    chat = Chat(engine)
+    first = await chat.say("wann ist die Sprechstunde?")
+    await chat.press("town:eningen")
+    store = engine.store
+    async with store.transaction() as tx:  # type: ignore[attr-defined]
+        state = await tx.load("test", chat.user, None)
+        rows = (
+            await tx.conn.execute(
+                sa.select(messages.c.direction, messages.c.text).where(
+                    messages.c.conversation_id == state.conversation_id
+                )
+            )
+        ).all()
+        stored = (
+            await tx.conn.execute(sa.select(conversations).where(conversations.c.id == state.conversation_id))
+        ).one()
+    assert [r.direction for r in rows].count("in") == 2
+    assert [r.direction for r in rows].count("out") == len(first.messages) + len(rows) - 2 - len(
+        first.messages
+    )
+    assert rows[0].text == "wann ist die Sprechstunde?"
+    assert stored.town == "eningen"
+
+
+async def test_consenting_to_a_person_records_a_routed_request(engine: Engine) -> None:
+    chat = Chat(engine)
+    await chat.say("ich möchte mit einem Menschen sprechen", town="bad-urach")
+    await chat.press("handover:yes")
+    store = engine.store
+    async with store.transaction() as tx:  # type: ignore[attr-defined]
+        state = await tx.load("test", chat.user, None)
+        request = (
+            await tx.conn.execute(
+                sa.select(handover_requests).where(
+                    handover_requests.c.conversation_id == state.conversation_id
+                )
+            )
+        ).one()
+    assert request.team_id == "im-kreis-ermstal"
+    assert request.reason == "user_request" and request.priority == 2
