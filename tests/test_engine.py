@@ -157,3 +157,30 @@ async def test_out_of_scope_says_honestly_what_lotse_does(chat: Chat) -> None:
     reply = await chat.say("what will the weather be like tomorrow in Paris?")
     assert reply.intent == "out_of_scope"
     assert "intent:kita_place" in payloads(reply)
+
+
+async def test_town_named_in_the_question_is_used_also_with_arabic_prefix(engine: Engine) -> None:
+    german = Chat(engine)
+    reply = await german.say("gibt es einen Schwimmkurs für Frauen in Metzingen?")
+    assert reply.answer_key == "swimming.courses"
+    assert "Metzingen" in all_text(reply)
+    arabic = Chat(engine)
+    reply = await arabic.say("وين في مسبح للنساء بميتسينغن؟")
+    assert reply.language == "ar" and reply.answer_key == "swimming.courses"
+    assert not any(p.startswith("town:") and p != "town:change" for p in payloads(reply))
+
+
+async def test_childs_age_in_the_question_is_not_asked_again(chat: Chat) -> None:
+    reply = await chat.say("моєму синові 4 роки, потрібен садочок")
+    assert reply.language == "uk"
+    assert not any(p.startswith("age:") for p in payloads(reply))
+    assert "status:reception" in payloads(reply)
+    reply = await chat.press("status:municipality")
+    assert reply.answer_key == "kita.age.kindergarten"
+
+
+async def test_language_switch_by_text(chat: Chat) -> None:
+    reply = await chat.say("I want Arabic please")
+    assert reply.intent == "change_language" and reply.language == "ar"
+    reply = await chat.say("wann ist die Sprechstunde in Reutlingen?")
+    assert reply.language == "ar"

@@ -61,3 +61,31 @@ async def test_consenting_to_a_person_records_a_routed_request(engine: Engine) -
         ).one()
     assert request.team_id == "im-kreis-ermstal"
     assert request.reason == "user_request" and request.priority == 2
+
+
+async def test_delete_erases_every_message_of_the_user(engine: Engine) -> None:
+    chat = Chat(engine)
+    secret = "mein Name ist Samira Beispiel und ich wohne in der Hauptstraße 5"
+    await chat.say(secret)
+    confirm = await chat.say("/delete")
+    assert "privacy:delete" in [b.payload for m in confirm.messages for b in m.buttons]
+    done = await chat.press("privacy:delete")
+    assert done.messages
+    async with engine.store.transaction() as tx:  # type: ignore[attr-defined]
+        found = (
+            await tx.conn.execute(sa.select(sa.func.count()).where(messages.c.text.contains("Samira")))
+        ).scalar_one()
+        users_left = (
+            await tx.conn.execute(
+                sa.text("SELECT count(*) FROM users WHERE external_id = :u"), {"u": chat.user}
+            )
+        ).scalar_one()
+    assert found == 0 and users_left == 0
+
+
+async def test_mydata_exports_the_stored_messages(engine: Engine) -> None:
+    chat = Chat(engine)
+    await chat.say("wann ist die Sprechstunde in Münsingen?")
+    reply = await chat.say("/mydata")
+    text = "\n".join(m.text for m in reply.messages)
+    assert "wann ist die Sprechstunde in Münsingen?" in text and "muensingen" in text

@@ -76,6 +76,9 @@ EMERGENCY_TOPICS = {
     "medical": "emergency.medical",
 }
 _MONTHS = re.compile(r"(monat|month|شهر|ماه|месяц|місяц|ay\b|aylık|hafta|week|woche)")
+_YEARS = re.compile(
+    r"\d{1,2}\s*-?\s*(jahr|j\b|year|yr|рок|рік|рочк|лет|год|годик|yaş|yas|سنة|سنه|سنين|سنوات|ساله|سال)"
+)
 _NUMBER = re.compile(r"(?<!\d)(\d{1,2})(?!\d)")
 
 
@@ -91,6 +94,8 @@ class Turn:
     handover: bool = False
     handover_request: HandoverRequest | None = None
     silent: bool = False
+    erase: bool = False  # delete everything stored about the user instead of saving the turn
+    export: bool = False  # append an export of what is stored about the user
 
 
 class Dialogue:
@@ -222,6 +227,21 @@ class _Step:
             self.language_menu()
         elif name in {"town", "ort"}:
             self.ask_town(None)
+        elif name in {"delete", "löschen"}:
+            self.turn.intent = "privacy_delete"
+            self.say(
+                self._(
+                    "Möchten Sie wirklich alle Ihre Daten bei Lotse löschen? Das kann man nicht rückgängig machen."
+                ),
+                [
+                    Button(self._("Ja, alles löschen"), "privacy:delete"),
+                    Button(self._("Nein, abbrechen"), "cmd:menu"),
+                ],
+            )
+        elif name in {"mydata", "meinedaten"}:
+            self.turn.intent = "privacy_export"
+            self.turn.export = True
+            self.say(self._("Diese Daten sind über Sie gespeichert:"))
         elif name in {"privacy", "datenschutz"}:
             self.say(self.r.topic("privacy.full"))
             self.answered("privacy.full")
@@ -251,6 +271,7 @@ class _Step:
             "service": self.button_service,
             "handover": self.button_handover,
             "cmd": self.button_command,
+            "privacy": self.button_privacy,
         }
         handler = handlers.get(kind)
         if handler is None:
@@ -340,6 +361,15 @@ class _Step:
         else:
             self.unknown_button()
 
+    def button_privacy(self, value: str) -> None:
+        if value != "delete":
+            self.unknown_button()
+            return
+        self.turn.intent = "privacy_delete"
+        self.turn.erase = True
+        self.turn.messages.clear()
+        self.say(self._("Ihre Daten sind gelöscht. Wenn Sie wieder schreiben, beginnt ein neues Gespräch."))
+
     def button_command(self, value: str) -> None:
         if value == "language":
             self.language_menu()
@@ -393,8 +423,12 @@ class _Step:
         entity = parse.entity("municipality")
         if entity is not None:
             town = self.content.find_town(entity.value) or self.content.find_town(entity.text)
-        if town is None and self.state.slot("pending") == "town":
-            town = self.content.find_town(text)
+        if town is None:
+            town = (
+                self.content.find_town(text)
+                if self.state.slot("pending") == "town"
+                else self.content.town_in_text(text)
+            )
         if town is not None:
             self.state.town = town.id
             self.state.set_slot("town_from_text", True)
@@ -408,6 +442,8 @@ class _Step:
         group = _age_group(
             text if age is None else age.value, self.state.slot("pending") == "age" or age is not None
         )
+        if group is None and parse.intent == "kita_place":
+            group = _age_group(text, expecting=False)
         if group:
             self.state.set_slot("age_group", group)
 
@@ -847,9 +883,9 @@ class _Step:
 
 def _age_group(text: str, expecting: bool) -> str | None:
     """A child's age from free text ('2', 'zwei Jahre' is left to buttons, '8 Monate', '٣')."""
-    if not expecting:
-        return None
     folded = digits_to_ascii(for_matching(text))
+    if not expecting and not _YEARS.search(folded):
+        return None
     match = _NUMBER.search(folded)
     if not match:
         return None

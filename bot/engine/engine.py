@@ -10,9 +10,10 @@ import datetime as dt
 from collections.abc import Callable
 
 from bot.engine.dialogue import Dialogue
-from bot.engine.messages import Inbound, Reply
+from bot.engine.messages import Inbound, Outbound, Reply
 from bot.engine.normalise import clean, has_words
 from bot.engine.safety import SafetyNet
+from bot.engine.state import ConversationState
 from bot.engine.store import ConversationStore
 from bot.engine.understanding import EMPTY_PARSE, Understanding
 from bot.i18n.catalogs import Catalogs
@@ -69,8 +70,13 @@ class Engine:
             if language:
                 state.language, state.language_explicit = language, True
             turn = self.dialogue.respond(state, cleaned, parse, detected, moment)
-            stored = Inbound(**{**cleaned.__dict__, "text": inbound.text})  # keep the original text
-            await tx.record(state, stored, turn, moment)
+            if turn.erase:
+                await tx.erase(state)  # nothing of this turn is stored either
+            else:
+                if turn.export:
+                    turn.messages.append(Outbound(_export_text(state, await tx.export(state))))
+                stored = Inbound(**{**cleaned.__dict__, "text": inbound.text})  # keep the original text
+                await tx.record(state, stored, turn, moment)
         entities = {e.entity: e.value for e in parse.entities}
         return Reply(
             messages=turn.messages,
@@ -81,3 +87,17 @@ class Engine:
             handover=turn.handover,
             entities=entities,
         )
+
+
+def _export_text(state: ConversationState, rows: list[tuple[str, str, dt.datetime]]) -> str:
+    """Everything stored about the user, as plain text they can keep."""
+    lines = [
+        f"language: {state.language or '-'}",
+        f"town: {state.town or '-'}",
+        f"messages: {len(rows)}",
+        "",
+    ]
+    for direction, text, created in rows:
+        who = ">" if direction == "in" else "<"
+        lines.append(f"{who} {created:%Y-%m-%d %H:%M} {text}")
+    return "\n".join(lines)

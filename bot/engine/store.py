@@ -27,6 +27,12 @@ class Transaction(Protocol):
         self, state: ConversationState, inbound: Inbound, turn: TurnRecord, now: dt.datetime
     ) -> None: ...
 
+    async def erase(self, state: ConversationState) -> None:
+        """Delete the user and everything that hangs off them."""
+
+    async def export(self, state: ConversationState) -> list[tuple[str, str, dt.datetime]]:
+        """(direction, text, time) of every stored message, oldest first."""
+
 
 class ConversationStore(Protocol):
     def transaction(self) -> AbstractAsyncContextManager[Transaction]: ...

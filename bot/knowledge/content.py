@@ -63,6 +63,18 @@ class Content:
                 return topic
         return None
 
+    def town_in_text(self, text: str) -> Town | None:
+        """A town named inside a longer message; exact spellings only, so no false alarms."""
+        key = f" {fold(text)} "
+        for alias, town_id in self._town_index.items():
+            if len(alias) >= 4 and f" {alias} " in key:
+                return self.towns[town_id]
+        for word in key.split():
+            for prefix in _ATTACHED_PREFIXES:
+                if word.startswith(prefix) and word[len(prefix) :] in self._town_index:
+                    return self.towns[self._town_index[word[len(prefix) :]]]
+        return None
+
     def team_for(self, town_id: str) -> Team | None:
         for team in self.teams.values():
             if town_id in team.towns:
@@ -81,19 +93,15 @@ class Content:
         return sorted(set(names))
 
     def find_town(self, text: str) -> Town | None:
-        """The town a user means, tolerant of case, diacritics, scripts and small typos."""
+        """The town a user means when the whole message names one: tolerant of typos too."""
         key = fold(text)
         if not key:
             return None
         if key in self._town_index:
             return self.towns[self._town_index[key]]
-        for alias, town_id in self._town_index.items():
-            if len(alias) >= 5 and (f" {alias} " in f" {key} "):
-                return self.towns[town_id]
-        for word in key.split():
-            for prefix in _ATTACHED_PREFIXES:
-                if word.startswith(prefix) and word[len(prefix) :] in self._town_index:
-                    return self.towns[self._town_index[word[len(prefix) :]]]
+        mentioned = self.town_in_text(text)
+        if mentioned is not None:
+            return mentioned
         close = difflib.get_close_matches(key, list(self._town_index), n=1, cutoff=0.82)
         if close:
             return self.towns[self._town_index[close[0]]]

@@ -131,6 +131,23 @@ class SqlTransaction:
                 )
             )
 
+    async def erase(self, state: ConversationState) -> None:
+        conversation_ids = sa.select(conversations.c.id).where(conversations.c.user_id == state.user_id)
+        await self.conn.execute(
+            sa.delete(handover_requests).where(handover_requests.c.conversation_id.in_(conversation_ids))
+        )
+        await self.conn.execute(sa.delete(messages).where(messages.c.conversation_id.in_(conversation_ids)))
+        await self.conn.execute(sa.delete(conversations).where(conversations.c.user_id == state.user_id))
+        await self.conn.execute(sa.delete(users).where(users.c.id == state.user_id))
+
+    async def export(self, state: ConversationState) -> list[tuple[str, str, dt.datetime]]:
+        rows = await self.conn.execute(
+            sa.select(messages.c.direction, messages.c.text, messages.c.created_at)
+            .where(messages.c.conversation_id == state.conversation_id)
+            .order_by(messages.c.id)
+        )
+        return [(row.direction, row.text, row.created_at) for row in rows]
+
 
 class SqlConversationStore:
     def __init__(self, engine: AsyncEngine) -> None:
