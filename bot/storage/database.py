@@ -9,6 +9,7 @@ from alembic import command
 from alembic.config import Config
 from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+from sqlalchemy.pool import AsyncAdaptedQueuePool
 
 from bot.storage.errors import StorageError
 
@@ -18,7 +19,17 @@ MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 def create_engine(url: str) -> AsyncEngine:
     """An async engine; SQLite gets WAL and foreign keys, PostgreSQL a modest pool."""
     if url.startswith("sqlite"):
-        engine = create_async_engine(url, future=True, connect_args={"timeout": 30})
+        # SQLAlchemy 1.4 gives aiosqlite a NullPool: a new connection (and thread) per transaction,
+        # about 10 ms per message. A small pool keeps connections open; WAL lets readers run beside
+        # the one writer, and the busy timeout makes concurrent writers wait instead of failing.
+        engine = create_async_engine(
+            url,
+            future=True,
+            connect_args={"timeout": 30},
+            poolclass=AsyncAdaptedQueuePool,
+            pool_size=4,
+            max_overflow=4,
+        )
 
         @event.listens_for(engine.sync_engine, "connect")  # type: ignore[untyped-decorator]
         def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
