@@ -42,10 +42,12 @@ def _print_reply(reply: Reply, as_json: bool) -> None:
     if as_json:
         print(json.dumps(reply.to_json(), ensure_ascii=False), flush=True)
         return
+    number = 0  # buttons are numbered across the whole reply, as the chat loop maps them
     for message in reply.messages:
         print(message.text)
-        for index, button in enumerate(message.buttons, 1):
-            print(f"  [{index}] {button.title}")
+        for button in message.buttons:
+            number += 1
+            print(f"  [{number}] {button.title}")
         print()
 
 
