@@ -184,3 +184,13 @@ async def test_language_switch_by_text(chat: Chat) -> None:
     assert reply.intent == "change_language" and reply.language == "ar"
     reply = await chat.say("wann ist die Sprechstunde in Reutlingen?")
     assert reply.language == "ar"
+
+
+async def test_swimming_for_women_shows_the_women_only_course_first(engine: Engine, content: Content) -> None:
+    women_only = [p for p in content.places if p.sport == "swimming" and "women" in p.target_group]
+    assert women_only
+    chat = Chat(engine)
+    reply = await chat.say("gibt es schwimmkurs nur für frauen?", town=women_only[0].town)
+    offers = next(m.text for m in reply.messages if "– " in m.text and women_only[0].name in m.text)
+    other = [p for p in content.places if p.sport == "swimming" and "women" not in p.target_group]
+    assert all(p.name not in offers for p in other)

@@ -79,6 +79,18 @@ _MONTHS = re.compile(r"(monat|month|شهر|ماه|месяц|місяц|ay\b|ayl
 _YEARS = re.compile(
     r"\d{1,2}\s*-?\s*(jahr|j\b|year|yr|рок|рік|рочк|лет|год|годик|yaş|yas|سنة|سنه|سنين|سنوات|ساله|سال)"
 )
+# Who an offer is for, as people say it in the seven languages (stems, matched on folded text).
+TARGET_WORDS: dict[str, tuple[str, ...]] = {
+    "girls": ("mädchen", "madchen", "girl", "بنات", "للبنات", "دختر", "дівчат", "дівчин", "девоч", "девушк", "kız", "kiz"),
+    "women": (
+        "frau", "women", "woman", "ladies", "lady", "نساء", "نسائ", "للنساء", "ستات", "زنان", "زنانه", "خانم",
+        "жінок", "жіноч", "женщин", "женск", "kadın", "kadin", "bayan",
+    ),
+    "children": (
+        "kind", "child", "kids", "kid ", "أطفال", "اطفال", "ولاد", "ابني", "بنتي", "کودک", "بچه",
+        "дит", "діт", "дет", "ребен", "ребён", "сын", "син", "çocuk", "cocuk", "oğl", "ogl",
+    ),
+}  # fmt: skip
 _NUMBER = re.compile(r"(?<!\d)(\d{1,2})(?!\d)")
 
 
@@ -432,6 +444,13 @@ class _Step:
         if town is not None:
             self.state.town = town.id
             self.state.set_slot("town_from_text", True)
+        folded = for_matching(text)
+        if not self.state.slot("pending"):
+            self.state.set_slot("target_group", None)  # each new question says anew whom it is for
+        for audience, words in TARGET_WORDS.items():
+            if any(word in folded for word in words):
+                self.state.set_slot("target_group", audience)
+                break
         sport = parse.entity("sport")
         if sport is not None:
             self.state.set_slot("sport", sport.value)
@@ -702,6 +721,14 @@ class _Step:
             pool = [p for p in all_sports if p.sport == "swimming"]
         else:
             pool = [p for p in all_sports if p.sport != "swimming" and (sport is None or p.sport == sport)]
+        group = self.state.slot("target_group")
+        if group:
+            suitable = [
+                p
+                for p in pool
+                if group in p.target_group or (group == "girls" and "children" in p.target_group)
+            ]
+            pool = suitable or pool
         local = [p for p in pool if p.serves(town_id)]
         intro_key = "swimming.courses" if swimming else "sports.offers"
         self.say(self.r.text(self.content.topic(intro_key)))
