@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import random
 import re
 import resource
@@ -30,6 +31,7 @@ from bot.app import build
 from bot.config import PROJECT_ROOT, Settings
 from bot.engine.messages import Inbound
 
+PG_ADMIN_URL = os.environ.get("LOTSE_TEST_PG", "postgresql://postgres@127.0.0.1:5432/test")
 LANGS = ("de", "en", "ar", "fa", "uk", "ru", "tr")
 PRESSES = ("town:reutlingen", "town:metzingen", "age:u3", "status:municipality", "topic:asylum.step.hearing")
 _ANNOTATION = re.compile(r"\[([^\]]+)\](?:\([^)]*\)|\{[^}]*\})")
@@ -95,19 +97,19 @@ async def postgres_url() -> str | None:
     try:
         import asyncpg
 
-        admin = await asyncpg.connect("postgresql://postgres@127.0.0.1:5432/test", timeout=2)
-    except (OSError, Exception):
+        admin = await asyncpg.connect(PG_ADMIN_URL, timeout=2)
+    except Exception:  # any failure means: no PostgreSQL here
         return None
     name = f"lotse_bench_{uuid.uuid4().hex[:8]}"
     await admin.execute(f'CREATE DATABASE "{name}"')
     await admin.close()
-    return f"postgresql+asyncpg://postgres@127.0.0.1:5432/{name}"
+    return f"postgresql+asyncpg://{PG_ADMIN_URL.split('://', 1)[1].rsplit('/', 1)[0]}/{name}"
 
 
 async def drop_postgres(url: str) -> None:
     import asyncpg
 
-    admin = await asyncpg.connect("postgresql://postgres@127.0.0.1:5432/test")
+    admin = await asyncpg.connect(PG_ADMIN_URL)
     await admin.execute(f'DROP DATABASE IF EXISTS "{url.rsplit("/", 1)[1]}" WITH (FORCE)')
     await admin.close()
 
@@ -128,7 +130,7 @@ async def main() -> None:
     if args.backend in {"postgresql", "both"}:
         url = await postgres_url()
         if url is None:
-            print("PostgreSQL not reachable at 127.0.0.1:5432; skipped")
+            print(f"PostgreSQL not reachable at {PG_ADMIN_URL}; skipped")
         else:
             try:
                 results["postgresql"] = await run(url, messages)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-from collections import Counter, defaultdict
+from collections import defaultdict
 from pathlib import Path
 
 import yaml
@@ -40,22 +40,13 @@ def predicted(parse: Parse) -> str:
 
 
 def macro_f1(pairs: list[tuple[str, str]]) -> float:
-    labels = {gold for gold, _ in pairs}
-    tp: Counter[str] = Counter()
-    fp: Counter[str] = Counter()
-    fn: Counter[str] = Counter()
-    for gold, guess in pairs:
-        if gold == guess:
-            tp[gold] += 1
-        else:
-            fp[guess] += 1
-            fn[gold] += 1
-    scores = []
-    for label in labels:
-        precision = tp[label] / (tp[label] + fp[label]) if tp[label] + fp[label] else 0.0
-        recall = tp[label] / (tp[label] + fn[label]) if tp[label] + fn[label] else 0.0
-        scores.append(2 * precision * recall / (precision + recall) if precision + recall else 0.0)
-    return sum(scores) / len(scores)
+    """Macro-F1 over the gold intents, from (gold, predicted) pairs."""
+    from sklearn.metrics import f1_score
+
+    gold = [g for g, _ in pairs]
+    return float(
+        f1_score(gold, [p for _, p in pairs], labels=sorted(set(gold)), average="macro", zero_division=0)
+    )
 
 
 async def evaluate(show_errors: bool) -> dict[str, float]:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Callable
+from dataclasses import replace
 
 from bot.engine.dialogue import Dialogue
 from bot.engine.messages import Inbound, Outbound, Reply
@@ -55,14 +56,7 @@ class Engine:
         understand = bool(text) and has_words(text) and not inbound.payload and not text.startswith("/")
         parse = await self.understanding.parse(text) if understand else EMPTY_PARSE
         detected = self.langid.identify(text) if understand else None
-        cleaned = Inbound(
-            channel=inbound.channel,
-            user_id=inbound.user_id,
-            text=text,
-            payload=inbound.payload,
-            message_id=inbound.message_id,
-            language_hint=inbound.language_hint,
-        )
+        cleaned = replace(inbound, text=text)
         async with self.store.transaction() as tx:
             state = await tx.load(inbound.channel, inbound.user_id, moment)
             if town:
@@ -75,7 +69,7 @@ class Engine:
             else:
                 if turn.export:
                     turn.messages.append(Outbound(_export_text(state, await tx.export(state))))
-                stored = Inbound(**{**cleaned.__dict__, "text": inbound.text})  # keep the original text
+                stored = replace(cleaned, text=inbound.text)  # keep the original text
                 await tx.record(state, stored, turn, moment)
         entities = {e.entity: e.value for e in parse.entities}
         return Reply(

@@ -65,9 +65,12 @@ class Content:
 
     def town_in_text(self, text: str) -> Town | None:
         """A town named inside a longer message; exact spellings only, so no false alarms."""
-        key = f" {fold(text)} "
+        return self._town_in_folded(fold(text))
+
+    def _town_in_folded(self, key: str) -> Town | None:
+        padded = f" {key} "
         for alias, town_id in self._town_index.items():
-            if len(alias) >= 4 and f" {alias} " in key:
+            if len(alias) >= 4 and f" {alias} " in padded:
                 return self.towns[town_id]
         for word in key.split():
             for prefix in _ATTACHED_PREFIXES:
@@ -99,7 +102,7 @@ class Content:
             return None
         if key in self._town_index:
             return self.towns[self._town_index[key]]
-        mentioned = self.town_in_text(text)
+        mentioned = self._town_in_folded(key)
         if mentioned is not None:
             return mentioned
         close = difflib.get_close_matches(key, list(self._town_index), n=1, cutoff=0.82)

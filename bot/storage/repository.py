@@ -132,12 +132,7 @@ class SqlTransaction:
             )
 
     async def erase(self, state: ConversationState) -> None:
-        conversation_ids = sa.select(conversations.c.id).where(conversations.c.user_id == state.user_id)
-        await self.conn.execute(
-            sa.delete(handover_requests).where(handover_requests.c.conversation_id.in_(conversation_ids))
-        )
-        await self.conn.execute(sa.delete(messages).where(messages.c.conversation_id.in_(conversation_ids)))
-        await self.conn.execute(sa.delete(conversations).where(conversations.c.user_id == state.user_id))
+        """Delete the user; conversations, messages and handover requests go with it (ON DELETE CASCADE)."""
         await self.conn.execute(sa.delete(users).where(users.c.id == state.user_id))
 
     async def export(self, state: ConversationState) -> list[tuple[str, str, dt.datetime]]:
