@@ -20,6 +20,7 @@ from bot.storage.repository import SqlConversationStore
 class Lotse:
     settings: Settings
     content: Content
+    catalogs: Catalogs
     engine: Engine
     database: AsyncEngine
 
@@ -46,4 +47,4 @@ async def build(settings: Settings | None = None, understanding: Understanding |
         store=SqlConversationStore(database),
         language_identifier=LanguageIdentifier.from_nlu(settings.nlu_dir),
     )
-    return Lotse(settings, content, engine, database)
+    return Lotse(settings, content, catalogs, engine, database)

@@ -183,6 +183,43 @@ def _i18n(args: argparse.Namespace) -> int:
     return 0
 
 
+async def _serve(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from bot.app import build
+    from bot.web.server import build_service, create_app
+
+    logging.getLogger("bot").setLevel(logging.INFO if os.environ.get("LOTSE_DEBUG") else logging.WARNING)
+    lotse = await build()
+    service = build_service(lotse)
+    base = f"http://{args.host}:{args.port}"
+
+    def ready() -> None:
+        database = lotse.database.url.render_as_string(hide_password=True)
+        telegram = {
+            "off": "off (set TELEGRAM_TOKEN to connect a bot)",
+            "polling": f"long polling via {lotse.settings.telegram_api_base_url}",
+            "webhook": f"webhook {lotse.settings.telegram_webhook_url}",
+        }[service.telegram_mode]
+        print(f"Lotse is serving the {lotse.content.region.name} (database {database})", flush=True)
+        print(f"  web chat   {base}/", flush=True)
+        print(f"  in Arabic  {base}/?lang=ar", flush=True)
+        print(f"  health     {base}/healthz", flush=True)
+        print(f"  Telegram   {telegram}", flush=True)
+        print("Press Ctrl+C to stop.", flush=True)
+
+    config = uvicorn.Config(
+        create_app(service, on_ready=ready),
+        host=args.host,
+        port=args.port,
+        log_level="warning",
+        access_log=False,
+        lifespan="on",
+    )
+    await uvicorn.Server(config).serve()
+    return 0
+
+
 def parser() -> argparse.ArgumentParser:
     root = argparse.ArgumentParser(prog="lotse", description="Lotse – multilingual assistant for refugees")
     sub = root.add_subparsers(dest="command", required=True)
@@ -210,6 +247,11 @@ def parser() -> argparse.ArgumentParser:
     train = sub.add_parser("train", help="train the NLU model if nlu/, config.yml or towns changed")
     train.add_argument("--force", action="store_true")
     train.set_defaults(func=_train, is_async=False)
+
+    serve = sub.add_parser("serve", help="run the web chat, Telegram and the message pipeline")
+    serve.add_argument("--host", default=os.environ.get("LOTSE_HOST", "127.0.0.1"))
+    serve.add_argument("--port", type=int, default=int(os.environ.get("LOTSE_PORT", "8000")))
+    serve.set_defaults(func=_serve, is_async=True)
 
     content = sub.add_parser("content", help="content commands")
     content_sub = content.add_subparsers(dest="action", required=True)

@@ -18,6 +18,11 @@ def _path(name: str, default: Path) -> Path:
     return Path(value) if value else default
 
 
+def _float(name: str, default: float) -> float:
+    value = os.environ.get(name)
+    return float(value) if value else default
+
+
 @dataclass(frozen=True)
 class Settings:
     """Where Lotse finds its data and how it stores conversations."""
@@ -31,6 +36,19 @@ class Settings:
     )
     var_dir: Path = field(default_factory=lambda: _path("LOTSE_VAR_DIR", PROJECT_ROOT / "var"))
     database_url: str = field(default_factory=lambda: os.environ.get("DATABASE_URL", ""))
+    telegram_token: str = field(default_factory=lambda: os.environ.get("TELEGRAM_TOKEN", ""))
+    telegram_webhook_url: str = field(default_factory=lambda: os.environ.get("TELEGRAM_WEBHOOK_URL", ""))
+    telegram_webhook_secret: str = field(
+        default_factory=lambda: os.environ.get("TELEGRAM_WEBHOOK_SECRET", "")
+    )
+    telegram_api_base_url: str = field(
+        default_factory=lambda: os.environ.get("TELEGRAM_API_BASE_URL", "https://api.telegram.org")
+    )
+    # Telegram's limits; lowered or raised only to measure (the benchmark sets the per-chat one to 0).
+    telegram_rate: float = field(default_factory=lambda: _float("TELEGRAM_RATE", 30.0))
+    telegram_chat_interval: float = field(default_factory=lambda: _float("TELEGRAM_CHAT_INTERVAL", 1.0))
+    lease_seconds: float = field(default_factory=lambda: _float("LOTSE_LEASE_SECONDS", 30.0))
+    worker_concurrency: int = field(default_factory=lambda: int(_float("LOTSE_CONCURRENCY", 8)))
 
     def resolved_database_url(self) -> str:
         """The database URL, defaulting to a SQLite file under `var/`."""

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import sqlalchemy as sa
+from alembic.script import ScriptDirectory
 
 from bot.engine.engine import Engine
-from bot.storage.database import create_engine, upgrade
-from bot.storage.tables import conversations, handover_requests, messages
+from bot.storage.database import alembic_config, create_engine, upgrade
+from bot.storage.tables import conversations, handover_requests, messages, metadata
 from tests.conftest import Chat
 
 
@@ -16,8 +17,13 @@ async def test_migrations_are_idempotent(database_url: str) -> None:
     await upgrade(database)
     async with database.connect() as connection:
         version = (await connection.execute(sa.text("SELECT version_num FROM alembic_version"))).scalar_one()
+        columns = await connection.run_sync(
+            lambda sync: {t: {c["name"] for c in sa.inspect(sync).get_columns(t)} for t in metadata.tables}
+        )
     await database.dispose()
-    assert version == "0001_core"
+    assert version == ScriptDirectory.from_config(alembic_config()).get_current_head()
+    # the migrations build exactly the schema the code is written against
+    assert columns == {name: {c.name for c in table.columns} for name, table in metadata.tables.items()}
 
 
 async def test_each_turn_stores_inbound_replies_and_state(engine: Engine) -> None:

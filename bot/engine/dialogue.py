@@ -13,7 +13,7 @@ import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
-from bot.engine.messages import Button, Inbound, Outbound
+from bot.engine.messages import NON_TEXT_KINDS, Button, Inbound, Outbound
 from bot.engine.normalise import digits_to_ascii, for_matching, has_words
 from bot.engine.render import Renderer
 from bot.engine.safety import SafetyHit, SafetyNet
@@ -126,7 +126,14 @@ class Dialogue:
         text = inbound.text or ""
         if state.status == "human":
             return step.silent_while_human()
-        if inbound.payload:
+        if inbound.kind == "group":
+            step.group_chat()
+            return step.finish()
+        if inbound.kind in NON_TEXT_KINDS:
+            step.non_text(inbound.kind)
+            if has_words(text):  # a photo's caption is a question like any other
+                step.understood(text, parse)
+        elif inbound.payload:
             step.button(inbound.payload)
         elif text.strip().startswith("/"):
             step.command(text.strip())
@@ -226,6 +233,47 @@ class _Step:
                 "Ich kann leider nur geschriebenen Text lesen. Bitte schreiben Sie Ihre Frage in ein paar Worten oder wählen Sie ein Thema:"
             ),
             self.menu_buttons(),
+        )
+
+    def non_text(self, kind: str) -> None:
+        """A photo, voice note, sticker...: say kindly what Lotse can do instead, in the user's language."""
+        self.turn.intent = self.turn.intent or f"non_text:{kind}"
+        if kind in {"photo", "document", "video"}:
+            self.say(
+                self._(
+                    "Bilder, Videos und Dateien kann ich leider nicht öffnen. Geht es um einen Brief vom Amt? Schreiben Sie mir in ein paar Worten, worum es geht, oder sprechen Sie mit einer Person."
+                ),
+                [self.button_for("human_handoff"), Button(self._("Themen"), "cmd:menu")],
+            )
+        elif kind in {"voice", "audio", "video_note"}:
+            self.say(
+                self._(
+                    "Sprachnachrichten kann ich leider nicht anhören. Bitte schreiben Sie Ihre Frage, gern in Ihrer eigenen Sprache."
+                ),
+                self.menu_buttons(),
+            )
+        elif kind in {"sticker", "animation"}:
+            self.say(self._("Schreiben Sie mir Ihre Frage, oder wählen Sie ein Thema:"), self.menu_buttons())
+        elif kind == "location":
+            self.say(self._("Danke! Mit einem Standort kann ich leider nichts anfangen."))
+            self.ask_town(self.state.slot("pending_intent"))
+        elif kind == "contact":
+            self.say(
+                self._(
+                    "Kontakte brauche ich nicht. Bitte teilen Sie hier keine Telefonnummern oder Daten anderer Personen. Wobei kann ich helfen?"
+                ),
+                self.menu_buttons(),
+            )
+        else:
+            self.unreadable()
+
+    def group_chat(self) -> None:
+        """Questions about asylum or a child's Kita are private: Lotse answers only one person at a time."""
+        self.turn.intent = "group_chat"
+        self.say(
+            self._(
+                "Ich antworte nur in privaten Chats, damit Ihre Fragen privat bleiben. Bitte schreiben Sie mir direkt."
+            )
         )
 
     def command(self, text: str) -> None:

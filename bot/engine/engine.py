@@ -17,8 +17,9 @@ from bot.engine.safety import SafetyNet
 from bot.engine.state import ConversationState
 from bot.engine.store import ConversationStore
 from bot.engine.understanding import EMPTY_PARSE, Understanding
-from bot.i18n.catalogs import Catalogs
+from bot.i18n.catalogs import Catalogs, Translator
 from bot.i18n.langid import LanguageIdentifier
+from bot.i18n.languages import SOURCE_LANGUAGE, supported
 from bot.knowledge.content import Content
 
 
@@ -42,6 +43,16 @@ class Engine:
         self.langid = language_identifier
         self.clock = clock
         self.dialogue = Dialogue(content, catalogs, SafetyNet(content.safety))
+        self.catalogs = catalogs
+
+    def failure_notice(self, inbound: Inbound) -> tuple[Outbound, str]:
+        """An apology for a message that could not be processed, in the best language known."""
+        language = supported(inbound.language_hint) or SOURCE_LANGUAGE
+        _ = Translator(self.catalogs, language)._
+        text = _(
+            "Entschuldigung, bei Ihrer Nachricht ist ein Fehler aufgetreten. Bitte schreiben Sie sie noch einmal."
+        )
+        return Outbound(text), language
 
     async def handle(
         self,
@@ -53,7 +64,13 @@ class Engine:
         """Process one message. `town` and `language` preset the user's choices (CLI, deep links)."""
         moment = now or self.clock()
         text = clean(inbound.text)
-        understand = bool(text) and has_words(text) and not inbound.payload and not text.startswith("/")
+        understand = (
+            bool(text)
+            and has_words(text)
+            and not inbound.payload
+            and not text.startswith("/")
+            and inbound.kind != "group"
+        )
         parse = await self.understanding.parse(text) if understand else EMPTY_PARSE
         detected = self.langid.identify(text) if understand else None
         cleaned = replace(inbound, text=text)
@@ -71,6 +88,8 @@ class Engine:
                     turn.messages.append(Outbound(_export_text(state, await tx.export(state))))
                 stored = replace(cleaned, text=inbound.text)  # keep the original text
                 await tx.record(state, stored, turn, moment)
+            if inbound.inbox_id is not None:
+                await tx.complete(inbound, turn.messages, turn.language, moment, erased=turn.erase)
         entities = {e.entity: e.value for e in parse.entities}
         return Reply(
             messages=turn.messages,

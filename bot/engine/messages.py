@@ -16,6 +16,16 @@ class Inbound:
     payload: str | None = None  # button payload, when a button was pressed
     message_id: str | None = None  # the channel's own id, for deduplication
     language_hint: str | None = None  # e.g. Telegram's client language
+    kind: str = "text"  # or one of NON_TEXT_KINDS, or "group" for a message in a group chat
+    inbox_id: int | None = None  # set when the message came through the durable inbox
+
+
+# What channels may hand over besides text. The engine answers each politely; it never tries to
+# read the content (no speech or image recognition: answers come only from curated content).
+NON_TEXT_KINDS = frozenset(
+    {"photo", "document", "video", "animation", "video_note", "voice", "audio", "sticker", "location",
+     "contact", "unsupported"}
+)  # fmt: skip
 
 
 @dataclass(frozen=True)

@@ -27,6 +27,21 @@ class Transaction(Protocol):
         self, state: ConversationState, inbound: Inbound, turn: TurnRecord, now: dt.datetime
     ) -> None: ...
 
+    async def complete(
+        self,
+        inbound: Inbound,
+        replies: Sequence[Outbound],
+        language: str,
+        now: dt.datetime,
+        erased: bool = False,
+    ) -> None:
+        """Mark the inbox row processed and queue the replies in the outbox, in this transaction.
+
+        Being in the same transaction as `record` is what makes processing exactly-once: either the
+        state, the transcript, the replies and the inbox row's status change together, or none do.
+        With `erased`, the user's earlier inbox and outbox rows are wiped as well.
+        """
+
     async def erase(self, state: ConversationState) -> None:
         """Delete the user and everything that hangs off them."""
 
@@ -36,7 +51,3 @@ class Transaction(Protocol):
 
 class ConversationStore(Protocol):
     def transaction(self) -> AbstractAsyncContextManager[Transaction]: ...
-
-
-def outbound_rows(messages: Sequence[Outbound]) -> list[dict[str, object]]:
-    return [{"text": m.text, "buttons": [[b.title, b.payload] for b in m.buttons]} for m in messages]

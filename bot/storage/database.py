@@ -33,11 +33,19 @@ def create_engine(url: str) -> AsyncEngine:
 
         @event.listens_for(engine.sync_engine, "connect")  # type: ignore[untyped-decorator]
         def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+            dbapi_connection.isolation_level = None  # Lotse issues BEGIN itself, see below
             cursor = dbapi_connection.cursor()
             cursor.execute("PRAGMA journal_mode=WAL")
             cursor.execute("PRAGMA synchronous=NORMAL")
             cursor.execute("PRAGMA foreign_keys=ON")
             cursor.close()
+
+        # A deferred BEGIN lets two transactions read, and then the second one's first write fails at
+        # once with SQLITE_BUSY (its snapshot is stale; the busy timeout does not help). BEGIN
+        # IMMEDIATE takes the write lock up front, so concurrent turns queue instead of failing.
+        @event.listens_for(engine.sync_engine, "begin")  # type: ignore[untyped-decorator]
+        def _begin_immediate(connection: Any) -> None:
+            connection.exec_driver_sql("BEGIN IMMEDIATE")
 
         return engine
     return create_async_engine(url, future=True, pool_size=10, max_overflow=10, pool_pre_ping=True)

@@ -7,7 +7,7 @@ transaction: either the turn happened completely or not at all.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -15,10 +15,11 @@ import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from bot.engine.messages import Inbound
+from bot.engine.messages import Inbound, Outbound
 from bot.engine.state import ConversationState
 from bot.engine.store import TurnRecord
-from bot.storage.tables import conversations, handover_requests, messages, users
+from bot.storage.deliveries import erase_deliveries, outbound_body
+from bot.storage.tables import conversations, handover_requests, inbox, messages, outbox, users
 
 
 class SqlTransaction:
@@ -75,6 +76,7 @@ class SqlTransaction:
                 "conversation_id": state.conversation_id,
                 "direction": "in",
                 "text": inbound.text or "",
+                "kind": inbound.kind,
                 "payload": inbound.payload,
                 "buttons": None,
                 "intent": turn.intent,
@@ -89,6 +91,7 @@ class SqlTransaction:
                 "conversation_id": state.conversation_id,
                 "direction": "out",
                 "text": m.text,
+                "kind": "text",
                 "payload": None,
                 "buttons": [[b.title, b.payload] for b in m.buttons],
                 "intent": turn.intent,
@@ -129,6 +132,38 @@ class SqlTransaction:
                     status="requested",
                     created_at=now,
                 )
+            )
+
+    async def complete(
+        self,
+        inbound: Inbound,
+        replies: Sequence[Outbound],
+        language: str,
+        now: dt.datetime,
+        erased: bool = False,
+    ) -> None:
+        channel, chat = inbound.channel, inbound.user_id
+        if erased:
+            await erase_deliveries(self.conn, channel, chat)
+        await self.conn.execute(
+            sa.update(inbox)
+            .where(inbox.c.id == inbound.inbox_id)
+            .values(status="done", done_at=now, lease_until=None)
+        )
+        if replies:
+            await self.conn.execute(
+                sa.insert(outbox),
+                [
+                    {
+                        "channel": channel,
+                        "chat_id": chat,
+                        "body": outbound_body(reply, language),
+                        "status": "pending",
+                        "next_attempt_at": now,
+                        "created_at": now,
+                    }
+                    for reply in replies
+                ],
             )
 
     async def erase(self, state: ConversationState) -> None:

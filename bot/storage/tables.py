@@ -56,6 +56,7 @@ messages = sa.Table(
     ),
     sa.Column("direction", sa.String(3), nullable=False),  # "in" or "out"
     sa.Column("text", sa.Text, nullable=False),
+    sa.Column("kind", sa.String(16), nullable=False, server_default="text"),  # text, photo, sticker, ...
     sa.Column("payload", sa.String(128)),
     sa.Column("buttons", sa.JSON),
     sa.Column("intent", sa.String(64)),
@@ -81,4 +82,45 @@ handover_requests = sa.Table(
     sa.Column("status", sa.String(16), nullable=False, server_default="requested"),
     sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
     sa.Index("ix_handover_requests_status_priority", "status", "priority"),
+)
+
+# The durable pipeline (DESIGN "Flow of one message"). Inbox and outbox rows are addressed by
+# (channel, chat_id) rather than by foreign key: a message is stored before Lotse knows the user,
+# and a reply to an erased user must still be deliverable.
+inbox = sa.Table(
+    "inbox",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("channel", sa.String(32), nullable=False),
+    sa.Column("external_id", sa.String(128), nullable=False),  # the channel's message identity
+    sa.Column("chat_id", sa.String(128), nullable=False),
+    sa.Column("body", sa.JSON, nullable=False),
+    sa.Column("status", sa.String(12), nullable=False, server_default="pending"),
+    sa.Column("attempts", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("lease_until", sa.DateTime(timezone=True)),
+    sa.Column("error", sa.String(200)),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("done_at", sa.DateTime(timezone=True)),
+    sa.UniqueConstraint("channel", "external_id", name="uq_inbox_channel_external_id"),
+    sa.Index("ix_inbox_status_id", "status", "id"),
+    sa.Index("ix_inbox_channel_chat_id_id", "channel", "chat_id", "id"),
+)
+
+outbox = sa.Table(
+    "outbox",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("channel", sa.String(32), nullable=False),
+    sa.Column("chat_id", sa.String(128), nullable=False),
+    sa.Column("body", sa.JSON, nullable=False),
+    sa.Column("status", sa.String(12), nullable=False, server_default="pending"),
+    sa.Column("attempts", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("parts_sent", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("next_attempt_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("lease_until", sa.DateTime(timezone=True)),
+    sa.Column("error", sa.String(200)),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("sent_at", sa.DateTime(timezone=True)),
+    sa.Index("ix_outbox_status_channel_id", "status", "channel", "id"),
+    sa.Index("ix_outbox_channel_chat_id_id", "channel", "chat_id", "id"),
 )

@@ -1,0 +1,1 @@
+"""Telegram through python-telegram-bot: updates in (webhook or long polling), messages out."""

@@ -1,0 +1,33 @@
+"""The web chat as a pipeline channel: a pull channel, whose client fetches its messages."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections.abc import Sequence
+
+from bot.engine.messages import Button
+from bot.pipeline.channel import Limits
+from bot.pipeline.errors import Undeliverable
+from bot.storage.deliveries import InboxItem
+
+CHANNEL = "web"
+_TOKEN = re.compile(r"^[A-Za-z0-9_-]{20,128}$")
+
+
+def chat_id_for(token: str | None) -> str | None:
+    """The stored chat id of a browser session: a hash, so the database cannot open the session."""
+    if not token or not _TOKEN.match(token):
+        return None
+    return hashlib.sha256(token.encode()).hexdigest()[:40]
+
+
+class WebChatChannel:
+    name = CHANNEL
+    limits: Limits | None = None
+
+    async def prepare(self, item: InboxItem) -> None:
+        return None  # the page shows its own typing indicator
+
+    async def send(self, chat_id: str, text: str, buttons: Sequence[Button], language: str) -> None:
+        raise Undeliverable("web chat messages are fetched by the browser, not pushed")

@@ -1,0 +1,1 @@
+"""The durable message pipeline: inbox -> engine -> outbox -> channel, surviving crashes."""

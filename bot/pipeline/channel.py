@@ -1,0 +1,30 @@
+"""What the pipeline needs from a channel adapter (Telegram, WhatsApp, web chat)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Protocol
+
+from bot.engine.messages import Button
+from bot.storage.deliveries import InboxItem
+
+
+@dataclass(frozen=True)
+class Limits:
+    """A push channel's platform limits."""
+
+    per_second: float  # messages per second over all chats
+    per_chat_interval: float  # seconds between two messages to one chat (0: no limit)
+    max_length: int  # longest text one message may carry
+
+
+class Channel(Protocol):
+    name: str
+    limits: Limits | None  # None: the client pulls its messages (web chat), no sender runs
+
+    async def prepare(self, item: InboxItem) -> None:
+        """Quick feedback while the answer is prepared (typing indicator, button acknowledged)."""
+
+    async def send(self, chat_id: str, text: str, buttons: Sequence[Button], language: str) -> None:
+        """Deliver one message part; raise `RetryLater` or `Undeliverable` when that fails."""

@@ -1,0 +1,144 @@
+"""Delivering the outbox of one push channel, within its platform's limits.
+
+Per chat, messages go out strictly in order: the claim query never hands out a chat's next
+message while an earlier one is still pending or being sent. Long texts are split into parts and
+the number of parts sent is stored, so that a retry does not repeat what already arrived.
+
+Delivery to the platform is at-least-once at its very edge: if the process dies after the platform
+accepted a message but before the row was marked sent, that one message is sent again after the
+restart. Bot APIs offer no idempotency key that would close this window; it is kept to one
+short database write.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import logging
+import random
+from collections.abc import Awaitable, Callable
+from functools import partial
+
+from bot.channels.text import split_text
+from bot.pipeline.bell import Bell, wait
+from bot.pipeline.channel import Channel, Limits
+from bot.pipeline.errors import RetryLater, Undeliverable
+from bot.pipeline.limits import RateLimiter
+from bot.storage.deliveries import Deliveries, OutboxItem
+
+log = logging.getLogger(__name__)
+
+MAX_ATTEMPTS = 30  # with backoff capped at a minute: about half an hour of outage
+MAX_BACKOFF = 60.0
+
+
+class OutboxSender:
+    def __init__(
+        self,
+        deliveries: Deliveries,
+        channel: Channel,
+        limits: Limits,
+        bell: Bell,
+        clock: Callable[[], dt.datetime],
+        concurrency: int = 16,
+        poll_interval: float = 0.5,
+    ) -> None:
+        self.deliveries = deliveries
+        self.channel = channel
+        self.limits = limits
+        self.limiter = RateLimiter(limits.per_second, limits.per_chat_interval)
+        self.bell = bell
+        self.clock = clock
+        self.concurrency = concurrency
+        self.poll_interval = poll_interval
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    async def run(self) -> None:
+        key = ("outbox", self.channel.name)
+        while True:
+            with self.bell.listen(key) as rung:
+                free = self.concurrency - len(self._tasks)
+                items: list[OutboxItem] = []
+                if free > 0:
+                    try:
+                        items = await self.deliveries.claim_outbox(
+                            self.channel.name, self.clock(), free, ready=self.limiter.chat_ready
+                        )
+                    except Exception:
+                        log.exception("claiming outbox rows failed")
+                        await asyncio.sleep(self.poll_interval)
+                        continue
+                for item in items:
+                    task = asyncio.create_task(self._deliver(item))
+                    self._tasks.add(task)
+                    task.add_done_callback(self._done)
+                if not items or len(self._tasks) >= self.concurrency:
+                    held = self.limiter.next_ready_in()
+                    timeout = self.poll_interval if held is None else min(self.poll_interval, held)
+                    await wait(rung, max(timeout, 0.005))
+
+    def _done(self, task: asyncio.Task[None]) -> None:
+        self._tasks.discard(task)
+        self.bell.ring(("outbox", self.channel.name))
+
+    async def drain(self) -> None:
+        if self._tasks:
+            await asyncio.wait(set(self._tasks), timeout=10)
+
+    async def _deliver(self, item: OutboxItem) -> None:
+        parts = split_text(item.message.text, self.limits.max_length)
+        sent = item.parts_sent
+        try:
+            while sent < len(parts):
+                last = sent == len(parts) - 1
+                await self.limiter.acquire(item.chat_id)
+                await self.channel.send(
+                    item.chat_id, parts[sent], item.message.buttons if last else (), item.language
+                )
+                sent += 1
+                if not last:
+                    await persist(partial(self.deliveries.progress, item.id, sent))
+            await persist(lambda: self.deliveries.sent(item.id, self.clock()))
+        except RetryLater as exc:
+            await self._retry(item, exc)
+        except Undeliverable as exc:
+            log.warning("outbox row %s undeliverable on %s: %s", item.id, self.channel.name, exc)
+            await self.deliveries.fail_outbox(item.id, str(exc))
+        except Exception as exc:  # a bug or the database: keep the row, try again later
+            log.exception("delivering outbox row %s failed", item.id)
+            await self._retry(item, RetryLater(f"{type(exc).__name__}: {exc}"))
+
+    async def _retry(self, item: OutboxItem, exc: RetryLater) -> None:
+        if item.attempts >= MAX_ATTEMPTS:
+            log.error("outbox row %s given up after %s attempts: %s", item.id, item.attempts, exc)
+            await self.deliveries.fail_outbox(item.id, str(exc))
+            return
+        if exc.retry_after is not None:
+            delay = exc.retry_after
+            self.limiter.pause(delay)
+        else:
+            delay = min(MAX_BACKOFF, 0.5 * 2 ** (item.attempts - 1)) * random.uniform(0.8, 1.2)
+        log.info("outbox row %s: retry in %.1f s (%s)", item.id, delay, exc)
+        try:
+            await self.deliveries.retry_outbox(item.id, str(exc), self.clock() + dt.timedelta(seconds=delay))
+        except Exception:  # the lease runs out and the row is taken up again
+            log.exception("rescheduling outbox row %s failed", item.id)
+
+
+async def persist(write: Callable[[], Awaitable[None]], patience: float = 60.0) -> None:
+    """Record that something went out, waiting out a short database outage.
+
+    Giving up here would mean sending the message again later, so it is worth waiting for.
+    """
+    delay, waited = 0.1, 0.0
+    while True:
+        try:
+            await write()
+            return
+        except Exception:
+            if waited >= patience:
+                raise
+            log.warning("database write after delivery failed; retrying in %.1f s", delay)
+            await asyncio.sleep(delay)
+            waited += delay
+            delay = min(delay * 2, 5.0)

@@ -1,0 +1,97 @@
+"""The running pipeline: channels accept into the inbox, a worker answers, senders deliver."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import logging
+from collections.abc import Callable, Coroutine, Iterable
+from typing import Any
+
+from bot.engine.engine import Engine, utcnow
+from bot.engine.messages import Inbound
+from bot.pipeline.bell import Bell, wait
+from bot.pipeline.channel import Channel
+from bot.pipeline.sender import OutboxSender
+from bot.pipeline.worker import InboxWorker
+from bot.storage.deliveries import Accepted, Deliveries, OutboxItem
+
+log = logging.getLogger(__name__)
+
+
+class Pipeline:
+    def __init__(
+        self,
+        deliveries: Deliveries,
+        engine: Engine,
+        channels: Iterable[Channel],
+        clock: Callable[[], dt.datetime] = utcnow,
+        concurrency: int = 8,
+    ) -> None:
+        self.deliveries = deliveries
+        self.engine = engine
+        self.channels = {c.name: c for c in channels}
+        self.clock = clock
+        self.bell = Bell()
+        self.worker = InboxWorker(deliveries, engine, self.channels, self.bell, clock, concurrency)
+        self.senders = [
+            OutboxSender(deliveries, channel, channel.limits, self.bell, clock)
+            for channel in self.channels.values()
+            if channel.limits is not None
+        ]
+        self._tasks: list[asyncio.Task[None]] = []
+
+    async def accept(
+        self, inbound: Inbound, external_id: str, meta: dict[str, Any] | None = None
+    ) -> Accepted:
+        """Store an inbound message durably; the caller acknowledges the platform only after this."""
+        accepted = await self.deliveries.accept(inbound, external_id, self.clock(), meta)
+        if not accepted.duplicate:
+            self.bell.ring("inbox")
+        return accepted
+
+    def start(self, *extra: Coroutine[Any, Any, None]) -> None:
+        """Run the worker, one sender per push channel, and `extra` loops (e.g. long polling)."""
+        loops = [self.worker.run(), *(sender.run() for sender in self.senders), *extra]
+        self._tasks = [asyncio.create_task(_guarded(loop)) for loop in loops]
+
+    async def stop(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        await self.worker.drain()
+        for sender in self.senders:
+            await sender.drain()
+
+    async def wait_processed(self, channel: str, chat_id: str, inbox_id: int, timeout: float) -> bool:
+        """Wait until an accepted message has been answered (web chat's synchronous mode)."""
+        deadline = asyncio.get_running_loop().time() + timeout
+        while True:
+            with self.bell.listen(("chat", channel, chat_id)) as rung:
+                if await self.deliveries.inbox_done(inbox_id):
+                    return True
+                left = deadline - asyncio.get_running_loop().time()
+                if left <= 0:
+                    return False
+                await wait(rung, min(left, 1.0))
+
+    async def messages_for(self, channel: str, chat_id: str, after: int, timeout: float) -> list[OutboxItem]:
+        """Long poll for a pull channel: messages after `after`, waiting up to `timeout` for one."""
+        deadline = asyncio.get_running_loop().time() + timeout
+        while True:
+            with self.bell.listen(("chat", channel, chat_id)) as rung:
+                items = await self.deliveries.fetch(channel, chat_id, after, self.clock())
+                left = deadline - asyncio.get_running_loop().time()
+                if items or left <= 0:
+                    return items
+                await wait(rung, min(left, 1.0))
+
+
+async def _guarded(loop: Coroutine[Any, Any, None]) -> None:
+    try:
+        await loop
+    except asyncio.CancelledError:
+        raise
+    except Exception:
+        log.exception("a pipeline loop stopped")
+        raise

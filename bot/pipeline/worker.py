@@ -1,0 +1,104 @@
+"""Processing the inbox: claim, run the engine, and let the transaction move the row to done.
+
+The engine writes the replies to the outbox and marks the inbox row done in the turn's own
+transaction, so a crash anywhere before the commit leaves the row pending (it is processed again
+once its lease runs out) and a crash after it leaves nothing to do. A message that keeps failing
+is retried with backoff and then given up with an apology, so that it never blocks its chat.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import logging
+from collections.abc import Callable, Mapping
+
+from bot.engine.engine import Engine
+from bot.pipeline.bell import Bell, wait
+from bot.pipeline.channel import Channel
+from bot.storage.deliveries import Deliveries, InboxItem
+
+log = logging.getLogger(__name__)
+
+MAX_ATTEMPTS = 5
+
+
+class InboxWorker:
+    def __init__(
+        self,
+        deliveries: Deliveries,
+        engine: Engine,
+        channels: Mapping[str, Channel],
+        bell: Bell,
+        clock: Callable[[], dt.datetime],
+        concurrency: int = 8,
+        poll_interval: float = 1.0,
+    ) -> None:
+        self.deliveries = deliveries
+        self.engine = engine
+        self.channels = channels
+        self.bell = bell
+        self.clock = clock
+        self.concurrency = concurrency
+        self.poll_interval = poll_interval
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    async def run(self) -> None:
+        while True:
+            with self.bell.listen("inbox") as rung:
+                free = self.concurrency - len(self._tasks)
+                items: list[InboxItem] = []
+                if free > 0:
+                    try:
+                        items = await self.deliveries.claim_inbox(free, self.clock())
+                    except Exception:  # the database is away: keep trying, lose nothing
+                        log.exception("claiming inbox rows failed")
+                        await asyncio.sleep(self.poll_interval)
+                        continue
+                for item in items:
+                    task = asyncio.create_task(self._process(item))
+                    self._tasks.add(task)
+                    task.add_done_callback(self._done)
+                if not items or len(self._tasks) >= self.concurrency:
+                    await wait(rung, self.poll_interval)
+
+    def _done(self, task: asyncio.Task[None]) -> None:
+        self._tasks.discard(task)
+        self.bell.ring("inbox")  # a slot is free, and the chat's next message may now be claimable
+
+    async def drain(self) -> None:
+        """Let the turns in progress finish (used on shutdown)."""
+        if self._tasks:
+            await asyncio.wait(set(self._tasks), timeout=10)
+
+    async def _process(self, item: InboxItem) -> None:
+        inbound = item.inbound
+        channel = self.channels.get(inbound.channel)
+        if channel is not None:
+            try:
+                await asyncio.wait_for(channel.prepare(item), timeout=2)
+            except Exception as exc:  # feedback is a courtesy; the answer matters
+                log.info("prepare failed on %s: %s", inbound.channel, type(exc).__name__)
+        try:
+            await self.engine.handle(inbound)
+        except Exception as exc:
+            await self._failed(item, exc)
+            return
+        self.bell.ring(("outbox", inbound.channel))
+        self.bell.ring(("chat", inbound.channel, inbound.user_id))
+
+    async def _failed(self, item: InboxItem, exc: Exception) -> None:
+        now = self.clock()
+        error = f"{type(exc).__name__}: {exc}"
+        log.error("inbox row %s failed (attempt %s): %s", item.id, item.attempts, type(exc).__name__)
+        try:
+            if item.attempts < MAX_ATTEMPTS:
+                backoff = dt.timedelta(seconds=min(60, 2**item.attempts))
+                await self.deliveries.retry_inbox(item.id, error, now + backoff)
+            else:
+                notice, language = self.engine.failure_notice(item.inbound)
+                await self.deliveries.fail_inbox(item, error, now, notice, language)
+                self.bell.ring(("outbox", item.inbound.channel))
+                self.bell.ring(("chat", item.inbound.channel, item.inbound.user_id))
+        except Exception:  # the lease runs out and the row is taken up again
+            log.exception("recording the failure of inbox row %s failed", item.id)

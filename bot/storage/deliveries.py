@@ -1,0 +1,367 @@
+"""Inbox and outbox rows: the durable ends of the message pipeline.
+
+Every claim is a lease (`lease_until`) rather than a lock held in memory, so that rows claimed by a
+process that died are taken up again once the lease runs out, by the same process after a restart
+or by another worker. On PostgreSQL the claiming SELECT uses `FOR UPDATE SKIP LOCKED`, so two
+workers never claim the same row; on SQLite (one process) the clause is simply not rendered.
+
+Per-chat order is a property of the claim queries: a row is claimable only when no earlier row of
+the same chat is still pending or in progress.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from bot.engine.messages import Button, Inbound, Outbound
+from bot.storage.tables import inbox, outbox
+
+ACTIVE_IN = ("pending", "processing")
+ACTIVE_OUT = ("pending", "sending")
+
+
+@dataclass(frozen=True)
+class InboxItem:
+    id: int
+    inbound: Inbound
+    meta: dict[str, Any]
+    attempts: int
+
+
+@dataclass(frozen=True)
+class OutboxItem:
+    id: int
+    channel: str
+    chat_id: str
+    message: Outbound
+    language: str
+    attempts: int
+    parts_sent: int
+    meta: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Accepted:
+    inbox_id: int
+    duplicate: bool
+
+
+def outbound_body(message: Outbound, language: str, **meta: Any) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "text": message.text,
+        "buttons": [[b.title, b.payload] for b in message.buttons],
+        "language": language,
+    }
+    if meta:
+        body["meta"] = meta
+    return body
+
+
+def inbound_body(inbound: Inbound, meta: dict[str, Any]) -> dict[str, Any]:
+    body: dict[str, Any] = {"user_id": inbound.user_id, "kind": inbound.kind}
+    for name in ("text", "payload", "message_id", "language_hint"):
+        value = getattr(inbound, name)
+        if value:
+            body[name] = value
+    if meta:
+        body["meta"] = meta
+    return body
+
+
+async def erase_deliveries(conn: AsyncConnection, channel: str, chat_id: str) -> None:
+    """Forget what a user sent and was sent; inbox rows stay as empty shells for deduplication."""
+    await conn.execute(
+        sa.update(inbox)
+        .where(inbox.c.channel == channel, inbox.c.chat_id == chat_id)
+        .values(body={"user_id": chat_id, "kind": "erased"})
+    )
+    await conn.execute(sa.delete(outbox).where(outbox.c.channel == channel, outbox.c.chat_id == chat_id))
+
+
+class Deliveries:
+    """Inbox and outbox operations; each method is one short transaction."""
+
+    def __init__(self, engine: AsyncEngine, lease: float = 30.0) -> None:
+        self.engine = engine
+        self.lease = dt.timedelta(seconds=lease)
+        self._insert = pg_insert if engine.dialect.name == "postgresql" else sqlite_insert
+
+    async def release_leases(self) -> None:
+        """End the leases of a previous run at once; only right when no other process shares the database.
+
+        That is always so on SQLite (one process). On PostgreSQL other workers may hold leases, so
+        rows of a crashed worker are taken up when its leases run out.
+        """
+        async with self.engine.begin() as conn:
+            await conn.execute(
+                sa.update(inbox)
+                .where(inbox.c.status == "processing")
+                .values(status="pending", lease_until=None)
+            )
+            await conn.execute(
+                sa.update(outbox)
+                .where(outbox.c.status == "sending")
+                .values(status="pending", lease_until=None)
+            )
+
+    # ------------------------------------------------------------------ inbox
+    async def accept(
+        self, inbound: Inbound, external_id: str, now: dt.datetime, meta: dict[str, Any] | None = None
+    ) -> Accepted:
+        """Store one inbound message unless (channel, external_id) is already there."""
+        statement = (
+            self._insert(inbox)
+            .values(
+                channel=inbound.channel,
+                external_id=external_id,
+                chat_id=inbound.user_id,
+                body=inbound_body(inbound, meta or {}),
+                status="pending",
+                created_at=now,
+            )
+            .on_conflict_do_nothing(index_elements=["channel", "external_id"])
+        )
+        async with self.engine.begin() as conn:
+            result = await conn.execute(statement)
+            if result.rowcount == 1:
+                return Accepted(int(result.inserted_primary_key[0]), duplicate=False)
+            existing = await conn.execute(
+                sa.select(inbox.c.id).where(
+                    inbox.c.channel == inbound.channel, inbox.c.external_id == external_id
+                )
+            )
+            return Accepted(int(existing.scalar_one()), duplicate=True)
+
+    async def claim_inbox(self, limit: int, now: dt.datetime) -> list[InboxItem]:
+        """Lease up to `limit` rows, at most one per chat, oldest first."""
+        earlier = inbox.alias("earlier")
+        blocked = (
+            sa.exists()
+            .where(
+                earlier.c.channel == inbox.c.channel,
+                earlier.c.chat_id == inbox.c.chat_id,
+                earlier.c.id < inbox.c.id,
+                earlier.c.status.in_(ACTIVE_IN),
+            )
+            .correlate(inbox)
+        )
+        query = (
+            sa.select(inbox)
+            .where(
+                inbox.c.status.in_(ACTIVE_IN),
+                sa.or_(inbox.c.lease_until.is_(None), inbox.c.lease_until < now),
+                ~blocked,
+            )
+            .order_by(inbox.c.id)
+            .limit(limit)
+            .with_for_update(skip_locked=True)
+        )
+        async with self.engine.begin() as conn:
+            rows = (await conn.execute(query)).all()
+            if not rows:
+                return []
+            await conn.execute(
+                sa.update(inbox)
+                .where(inbox.c.id.in_([r.id for r in rows]))
+                .values(status="processing", lease_until=now + self.lease, attempts=inbox.c.attempts + 1)
+            )
+        return [_inbox_item(r) for r in rows]
+
+    async def retry_inbox(self, inbox_id: int, error: str, not_before: dt.datetime) -> None:
+        async with self.engine.begin() as conn:
+            await conn.execute(
+                sa.update(inbox)
+                .where(inbox.c.id == inbox_id)
+                .values(status="pending", lease_until=not_before, error=error[:200])
+            )
+
+    async def fail_inbox(
+        self, item: InboxItem, error: str, now: dt.datetime, notice: Outbound | None, language: str
+    ) -> None:
+        """Give up on a message that keeps failing, so that it no longer holds up its chat."""
+        async with self.engine.begin() as conn:
+            await conn.execute(
+                sa.update(inbox)
+                .where(inbox.c.id == item.id)
+                .values(status="failed", lease_until=None, error=error[:200], done_at=now)
+            )
+            if notice is not None:
+                await self._enqueue(conn, item.inbound.channel, item.inbound.user_id, [notice], language, now)
+
+    async def pending_counts(self) -> dict[str, int]:
+        async with self.engine.connect() as conn:
+            inbound = await conn.execute(
+                sa.select(sa.func.count()).select_from(inbox).where(inbox.c.status.in_(ACTIVE_IN))
+            )
+            outbound = await conn.execute(
+                sa.select(sa.func.count()).select_from(outbox).where(outbox.c.status.in_(ACTIVE_OUT))
+            )
+            return {"inbox": int(inbound.scalar_one()), "outbox": int(outbound.scalar_one())}
+
+    # ------------------------------------------------------------------ outbox
+    async def enqueue(
+        self, channel: str, chat_id: str, messages: Sequence[Outbound], language: str, now: dt.datetime
+    ) -> None:
+        """Queue messages that answer no inbound message (a caseworker's reply, a notice)."""
+        async with self.engine.begin() as conn:
+            await self._enqueue(conn, channel, chat_id, messages, language, now)
+
+    @staticmethod
+    async def _enqueue(
+        conn: AsyncConnection,
+        channel: str,
+        chat_id: str,
+        messages: Sequence[Outbound],
+        language: str,
+        now: dt.datetime,
+    ) -> None:
+        await conn.execute(
+            sa.insert(outbox),
+            [
+                {
+                    "channel": channel,
+                    "chat_id": chat_id,
+                    "body": outbound_body(m, language),
+                    "status": "pending",
+                    "next_attempt_at": now,
+                    "created_at": now,
+                }
+                for m in messages
+            ],
+        )
+
+    async def claim_outbox(
+        self, channel: str, now: dt.datetime, limit: int, ready: Callable[[str], bool] | None = None
+    ) -> list[OutboxItem]:
+        """Lease the next message of up to `limit` chats; `ready(chat_id)` may hold a chat back."""
+        earlier = outbox.alias("earlier")
+        blocked = (
+            sa.exists()
+            .where(
+                earlier.c.channel == outbox.c.channel,
+                earlier.c.chat_id == outbox.c.chat_id,
+                earlier.c.id < outbox.c.id,
+                earlier.c.status.in_(ACTIVE_OUT),
+            )
+            .correlate(outbox)
+        )
+        due = sa.or_(
+            sa.and_(outbox.c.status == "pending", outbox.c.next_attempt_at <= now),
+            sa.and_(outbox.c.status == "sending", outbox.c.lease_until < now),
+        )
+        query = (
+            sa.select(outbox)
+            .where(outbox.c.status.in_(ACTIVE_OUT), outbox.c.channel == channel, due, ~blocked)
+            .order_by(outbox.c.id)
+            .limit(limit * 4 if ready else limit)
+            .with_for_update(skip_locked=True)
+        )
+        async with self.engine.begin() as conn:
+            rows = (await conn.execute(query)).all()
+            if ready is not None:
+                rows = [r for r in rows if ready(r.chat_id)]
+            rows = rows[:limit]
+            if not rows:
+                return []
+            await conn.execute(
+                sa.update(outbox)
+                .where(outbox.c.id.in_([r.id for r in rows]))
+                .values(status="sending", lease_until=now + self.lease, attempts=outbox.c.attempts + 1)
+            )
+        return [_outbox_item(r) for r in rows]
+
+    async def progress(self, outbox_id: int, parts_sent: int) -> None:
+        """Remember how many parts of a long message went out, so a retry sends only the rest."""
+        async with self.engine.begin() as conn:
+            await conn.execute(
+                sa.update(outbox).where(outbox.c.id == outbox_id).values(parts_sent=parts_sent)
+            )
+
+    async def sent(self, outbox_id: int, now: dt.datetime) -> None:
+        async with self.engine.begin() as conn:
+            await conn.execute(
+                sa.update(outbox)
+                .where(outbox.c.id == outbox_id)
+                .values(status="sent", sent_at=now, lease_until=None, error=None)
+            )
+
+    async def retry_outbox(self, outbox_id: int, error: str, not_before: dt.datetime) -> None:
+        async with self.engine.begin() as conn:
+            await conn.execute(
+                sa.update(outbox)
+                .where(outbox.c.id == outbox_id)
+                .values(status="pending", next_attempt_at=not_before, lease_until=None, error=error[:200])
+            )
+
+    async def fail_outbox(self, outbox_id: int, error: str) -> None:
+        async with self.engine.begin() as conn:
+            await conn.execute(
+                sa.update(outbox)
+                .where(outbox.c.id == outbox_id)
+                .values(status="failed", lease_until=None, error=error[:200])
+            )
+
+    async def fetch(
+        self, channel: str, chat_id: str, after: int, now: dt.datetime, limit: int = 50
+    ) -> list[OutboxItem]:
+        """For channels the client pulls from (web chat): messages after `after`, marked delivered."""
+        async with self.engine.begin() as conn:
+            rows = (
+                await conn.execute(
+                    sa.select(outbox)
+                    .where(outbox.c.channel == channel, outbox.c.chat_id == chat_id, outbox.c.id > after)
+                    .order_by(outbox.c.id)
+                    .limit(limit)
+                )
+            ).all()
+            fresh = [r.id for r in rows if r.status != "sent"]
+            if fresh:
+                await conn.execute(
+                    sa.update(outbox).where(outbox.c.id.in_(fresh)).values(status="sent", sent_at=now)
+                )
+        return [_outbox_item(r) for r in rows]
+
+    async def inbox_done(self, inbox_id: int) -> bool:
+        async with self.engine.connect() as conn:
+            status = (
+                await conn.execute(sa.select(inbox.c.status).where(inbox.c.id == inbox_id))
+            ).scalar_one_or_none()
+        return status in {"done", "failed"}
+
+
+def _inbox_item(row: Any) -> InboxItem:
+    body = dict(row.body)
+    inbound = Inbound(
+        channel=row.channel,
+        user_id=row.chat_id,
+        text=body.get("text", ""),
+        payload=body.get("payload"),
+        message_id=body.get("message_id"),
+        language_hint=body.get("language_hint"),
+        kind=body.get("kind", "text"),
+        inbox_id=row.id,
+    )
+    return InboxItem(row.id, inbound, dict(body.get("meta") or {}), row.attempts + 1)
+
+
+def _outbox_item(row: Any) -> OutboxItem:
+    body = dict(row.body)
+    message = Outbound(body.get("text", ""), tuple(Button(t, p) for t, p in body.get("buttons") or []))
+    return OutboxItem(
+        id=row.id,
+        channel=row.channel,
+        chat_id=row.chat_id,
+        message=message,
+        language=body.get("language", "de"),
+        attempts=row.attempts + 1,
+        parts_sent=row.parts_sent,
+        meta=dict(body.get("meta") or {}),
+    )

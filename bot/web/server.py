@@ -1,0 +1,135 @@
+"""Assembling the ASGI application and its background work.
+
+One process runs the web chat, the Telegram webhook or long polling, the inbox worker and the
+outbox senders. The pipeline starts with the application and stops with it; with SQLite, leases
+left by a previous run end at once, so a restart finishes the work of a crash immediately.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import AsyncIterator, Callable, Coroutine
+from dataclasses import dataclass, field
+from typing import Any
+
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import BaseRoute, Route
+
+from bot.app import Lotse
+from bot.channels.telegram.client import TelegramChannel, webhook_secret
+from bot.channels.telegram.convert import Received
+from bot.channels.telegram.polling import TelegramPoller
+from bot.channels.telegram.webhook import webhook_route
+from bot.channels.webchat.channel import WebChatChannel
+from bot.channels.webchat.routes import webchat_routes
+from bot.pipeline.channel import Channel, Limits
+from bot.pipeline.service import Pipeline
+from bot.storage.deliveries import Deliveries
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Service:
+    """What `lotse serve` runs, kept together so that tests and benchmarks can look inside."""
+
+    lotse: Lotse
+    pipeline: Pipeline
+    telegram: TelegramChannel | None = None
+    telegram_mode: str = "off"  # off | polling | webhook
+    routes: list[BaseRoute] = field(default_factory=list)
+
+
+def build_service(lotse: Lotse) -> Service:
+    settings = lotse.settings
+    channels: list[Channel] = [WebChatChannel()]
+    telegram: TelegramChannel | None = None
+    if settings.telegram_token:
+        telegram = TelegramChannel(
+            settings.telegram_token,
+            settings.telegram_api_base_url,
+            Limits(settings.telegram_rate, settings.telegram_chat_interval, 4096),
+        )
+        channels.append(telegram)
+    deliveries = Deliveries(lotse.database, lease=settings.lease_seconds)
+    pipeline = Pipeline(deliveries, lotse.engine, channels, concurrency=settings.worker_concurrency)
+    service = Service(lotse, pipeline, telegram)
+    service.routes = webchat_routes(pipeline, lotse.catalogs, lotse.content)
+    service.routes.append(Route("/healthz", _health(service)))
+    if telegram is not None:
+        service.telegram_mode = "webhook" if settings.telegram_webhook_url else "polling"
+        if service.telegram_mode == "webhook":
+            secret = webhook_secret(settings.telegram_token, settings.telegram_webhook_secret)
+            service.routes.append(webhook_route(pipeline, telegram, secret))
+    return service
+
+
+def create_app(service: Service, on_ready: Callable[[], None] | None = None) -> Starlette:
+    @contextlib.asynccontextmanager
+    async def lifespan(_app: Starlette) -> AsyncIterator[None]:
+        await start(service)
+        if on_ready is not None:
+            on_ready()
+        try:
+            yield
+        finally:
+            await stop(service)
+
+    return Starlette(routes=service.routes, lifespan=lifespan)
+
+
+async def start(service: Service) -> None:
+    settings = service.lotse.settings
+    pipeline = service.pipeline
+    if service.lotse.database.dialect.name == "sqlite":
+        await pipeline.deliveries.release_leases()
+    extra: list[Coroutine[Any, Any, None]] = []
+    telegram = service.telegram
+    if telegram is not None:
+        await telegram.start()
+        try:
+            await telegram.register_commands(service.lotse.catalogs)
+            if service.telegram_mode == "webhook":
+                secret = webhook_secret(settings.telegram_token, settings.telegram_webhook_secret)
+                await telegram.use_webhook(settings.telegram_webhook_url, secret)
+            else:
+                await telegram.use_polling()
+        except Exception as exc:  # Telegram unreachable: serve the rest, polling retries by itself
+            log.error("setting up Telegram failed: %s", exc)
+        if service.telegram_mode == "polling":
+
+            async def accept(received: Received) -> object:
+                return await pipeline.accept(received.inbound, received.external_id, received.meta)
+
+            extra.append(TelegramPoller(telegram, accept).run())
+    pipeline.start(*extra)
+
+
+async def stop(service: Service) -> None:
+    await service.pipeline.stop()
+    if service.telegram is not None:
+        with contextlib.suppress(Exception):
+            await service.telegram.stop()
+    await service.lotse.close()
+
+
+def _health(service: Service) -> Any:
+    async def health(_request: Request) -> Response:
+        try:
+            counts = await service.pipeline.deliveries.pending_counts()
+        except Exception as exc:
+            return JSONResponse({"status": "error", "database": False, "error": type(exc).__name__}, 503)
+        return JSONResponse(
+            {
+                "status": "ok",
+                "database": True,
+                "model": True,
+                "telegram": service.telegram_mode,
+                "pending": counts,
+            }
+        )
+
+    return health
