@@ -62,7 +62,9 @@ def to_inbound(update: Update) -> Received | None:
     language = message.from_user.language_code if message.from_user else None
     if message.chat.type != "private":
         # Nothing of what was written in a group is stored: Lotse only says where it works.
-        inbound = Inbound(CHANNEL, str(message.chat.id), kind="group", message_id=external_id)
+        inbound = Inbound(
+            CHANNEL, str(message.chat.id), kind="group", message_id=external_id, language_hint=language
+        )
         return Received(inbound, external_id) if _addressed_to_bot(message) else None
     kind, text = "text", message.text or ""
     if not message.text:
