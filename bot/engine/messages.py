@@ -18,6 +18,7 @@ class Inbound:
     language_hint: str | None = None  # e.g. Telegram's client language
     kind: str = "text"  # or one of NON_TEXT_KINDS, or "group" for a message in a group chat
     inbox_id: int | None = None  # set when the message came through the durable inbox
+    inbox_claim: str | None = None  # the lease under which it is processed (see bot.storage.deliveries)
 
 
 # What channels may hand over besides text. The engine answers each politely; it never tries to

@@ -51,7 +51,7 @@ class OutboxSender:
         self.clock = clock
         self.concurrency = concurrency
         self.poll_interval = poll_interval
-        self._tasks: set[asyncio.Task[None]] = set()
+        self._tasks: dict[asyncio.Task[None], int] = {}  # delivery in progress -> its outbox row
 
     async def run(self) -> None:
         key = ("outbox", self.channel.name)
@@ -62,7 +62,11 @@ class OutboxSender:
                 if free > 0:
                     try:
                         items = await self.deliveries.claim_outbox(
-                            self.channel.name, self.clock(), free, ready=self.limiter.chat_ready
+                            self.channel.name,
+                            self.clock(),
+                            free,
+                            ready=self.limiter.chat_ready,
+                            busy=list(self._tasks.values()),
                         )
                     except Exception:
                         log.exception("claiming outbox rows failed")
@@ -70,7 +74,7 @@ class OutboxSender:
                         continue
                 for item in items:
                     task = asyncio.create_task(self._deliver(item))
-                    self._tasks.add(task)
+                    self._tasks[task] = item.id
                     task.add_done_callback(self._done)
                 if not items or len(self._tasks) >= self.concurrency:
                     held = self.limiter.next_ready_in()
@@ -78,7 +82,7 @@ class OutboxSender:
                     await wait(rung, max(timeout, 0.005))
 
     def _done(self, task: asyncio.Task[None]) -> None:
-        self._tasks.discard(task)
+        self._tasks.pop(task, None)
         self.bell.ring(("outbox", self.channel.name))
 
     async def drain(self) -> None:
@@ -97,13 +101,13 @@ class OutboxSender:
                 )
                 sent += 1
                 if not last:
-                    await persist(partial(self.deliveries.progress, item.id, sent))
-            await persist(lambda: self.deliveries.sent(item.id, self.clock()))
+                    await persist(partial(self.deliveries.progress, item, sent))
+            await persist(lambda: self.deliveries.sent(item, self.clock()))
         except RetryLater as exc:
             await self._retry(item, exc)
         except Undeliverable as exc:
             log.warning("outbox row %s undeliverable on %s: %s", item.id, self.channel.name, exc)
-            await self.deliveries.fail_outbox(item.id, str(exc))
+            await self.deliveries.fail_outbox(item, str(exc))
         except Exception as exc:  # a bug or the database: keep the row, try again later
             log.exception("delivering outbox row %s failed", item.id)
             await self._retry(item, RetryLater(f"{type(exc).__name__}: {exc}"))
@@ -111,7 +115,7 @@ class OutboxSender:
     async def _retry(self, item: OutboxItem, exc: RetryLater) -> None:
         if item.attempts >= MAX_ATTEMPTS:
             log.error("outbox row %s given up after %s attempts: %s", item.id, item.attempts, exc)
-            await self.deliveries.fail_outbox(item.id, str(exc))
+            await self.deliveries.fail_outbox(item, str(exc))
             return
         if exc.retry_after is not None:
             delay = exc.retry_after
@@ -120,7 +124,7 @@ class OutboxSender:
             delay = min(MAX_BACKOFF, 0.5 * 2 ** (item.attempts - 1)) * random.uniform(0.8, 1.2)
         log.info("outbox row %s: retry in %.1f s (%s)", item.id, delay, exc)
         try:
-            await self.deliveries.retry_outbox(item.id, str(exc), self.clock() + dt.timedelta(seconds=delay))
+            await self.deliveries.retry_outbox(item, str(exc), self.clock() + dt.timedelta(seconds=delay))
         except Exception:  # the lease runs out and the row is taken up again
             log.exception("rescheduling outbox row %s failed", item.id)
 

@@ -17,6 +17,7 @@ from bot.engine.engine import Engine
 from bot.pipeline.bell import Bell, wait
 from bot.pipeline.channel import Channel
 from bot.storage.deliveries import Deliveries, InboxItem
+from bot.storage.errors import ClaimLost
 
 log = logging.getLogger(__name__)
 
@@ -41,7 +42,7 @@ class InboxWorker:
         self.clock = clock
         self.concurrency = concurrency
         self.poll_interval = poll_interval
-        self._tasks: set[asyncio.Task[None]] = set()
+        self._tasks: dict[asyncio.Task[None], int] = {}  # turn in progress -> its inbox row
 
     async def run(self) -> None:
         while True:
@@ -50,20 +51,22 @@ class InboxWorker:
                 items: list[InboxItem] = []
                 if free > 0:
                     try:
-                        items = await self.deliveries.claim_inbox(free, self.clock())
+                        items = await self.deliveries.claim_inbox(
+                            free, self.clock(), busy=list(self._tasks.values())
+                        )
                     except Exception:  # the database is away: keep trying, lose nothing
                         log.exception("claiming inbox rows failed")
                         await asyncio.sleep(self.poll_interval)
                         continue
                 for item in items:
                     task = asyncio.create_task(self._process(item))
-                    self._tasks.add(task)
+                    self._tasks[task] = item.id
                     task.add_done_callback(self._done)
                 if not items or len(self._tasks) >= self.concurrency:
                     await wait(rung, self.poll_interval)
 
     def _done(self, task: asyncio.Task[None]) -> None:
-        self._tasks.discard(task)
+        self._tasks.pop(task, None)
         self.bell.ring("inbox")  # a slot is free, and the chat's next message may now be claimable
 
     async def drain(self) -> None:
@@ -81,6 +84,9 @@ class InboxWorker:
                 log.info("prepare failed on %s: %s", inbound.channel, type(exc).__name__)
         try:
             await self.engine.handle(inbound)
+        except ClaimLost:
+            log.warning("inbox row %s was taken over by another worker; its answer is theirs", item.id)
+            return
         except Exception as exc:
             await self._failed(item, exc)
             return
@@ -94,7 +100,7 @@ class InboxWorker:
         try:
             if item.attempts < MAX_ATTEMPTS:
                 backoff = dt.timedelta(seconds=min(60, 2**item.attempts))
-                await self.deliveries.retry_inbox(item.id, error, now + backoff)
+                await self.deliveries.retry_inbox(item, error, now + backoff)
             else:
                 notice, language = self.engine.failure_notice(item.inbound)
                 await self.deliveries.fail_inbox(item, error, now, notice, language)

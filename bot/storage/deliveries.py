@@ -7,11 +7,16 @@ workers never claim the same row; on SQLite (one process) the clause is simply n
 
 Per-chat order is a property of the claim queries: a row is claimable only when no earlier row of
 the same chat is still pending or in progress.
+
+Each claim writes a fresh token (`claim`) that works as a fencing token: finishing a row checks it,
+so a worker whose lease ran out while it was still busy cannot finish a row another worker has
+taken over (its transaction is rolled back instead of answering twice).
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -22,6 +27,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from bot.engine.messages import Button, Inbound, Outbound
+from bot.storage.errors import ClaimLost
 from bot.storage.tables import inbox, outbox
 
 ACTIVE_IN = ("pending", "processing")
@@ -34,6 +40,7 @@ class InboxItem:
     inbound: Inbound
     meta: dict[str, Any]
     attempts: int
+    claim: str
 
 
 @dataclass(frozen=True)
@@ -45,6 +52,7 @@ class OutboxItem:
     language: str
     attempts: int
     parts_sent: int
+    claim: str = ""
     meta: dict[str, Any] = field(default_factory=dict)
 
 
@@ -140,8 +148,8 @@ class Deliveries:
             )
             return Accepted(int(existing.scalar_one()), duplicate=True)
 
-    async def claim_inbox(self, limit: int, now: dt.datetime) -> list[InboxItem]:
-        """Lease up to `limit` rows, at most one per chat, oldest first."""
+    async def claim_inbox(self, limit: int, now: dt.datetime, busy: Sequence[int] = ()) -> list[InboxItem]:
+        """Lease up to `limit` rows, at most one per chat, oldest first; `busy` rows are ours already."""
         earlier = inbox.alias("earlier")
         blocked = (
             sa.exists()
@@ -158,6 +166,7 @@ class Deliveries:
             .where(
                 inbox.c.status.in_(ACTIVE_IN),
                 sa.or_(inbox.c.lease_until.is_(None), inbox.c.lease_until < now),
+                inbox.c.id.notin_(busy),
                 ~blocked,
             )
             .order_by(inbox.c.id)
@@ -168,18 +177,24 @@ class Deliveries:
             rows = (await conn.execute(query)).all()
             if not rows:
                 return []
+            token = uuid.uuid4().hex
             await conn.execute(
                 sa.update(inbox)
                 .where(inbox.c.id.in_([r.id for r in rows]))
-                .values(status="processing", lease_until=now + self.lease, attempts=inbox.c.attempts + 1)
+                .values(
+                    status="processing",
+                    lease_until=now + self.lease,
+                    attempts=inbox.c.attempts + 1,
+                    claim=token,
+                )
             )
-        return [_inbox_item(r) for r in rows]
+        return [_inbox_item(r, token) for r in rows]
 
-    async def retry_inbox(self, inbox_id: int, error: str, not_before: dt.datetime) -> None:
+    async def retry_inbox(self, item: InboxItem, error: str, not_before: dt.datetime) -> None:
         async with self.engine.begin() as conn:
             await conn.execute(
                 sa.update(inbox)
-                .where(inbox.c.id == inbox_id)
+                .where(inbox.c.id == item.id, inbox.c.claim == item.claim)
                 .values(status="pending", lease_until=not_before, error=error[:200])
             )
 
@@ -188,11 +203,13 @@ class Deliveries:
     ) -> None:
         """Give up on a message that keeps failing, so that it no longer holds up its chat."""
         async with self.engine.begin() as conn:
-            await conn.execute(
+            failed = await conn.execute(
                 sa.update(inbox)
-                .where(inbox.c.id == item.id)
+                .where(inbox.c.id == item.id, inbox.c.claim == item.claim)
                 .values(status="failed", lease_until=None, error=error[:200], done_at=now)
             )
+            if failed.rowcount != 1:
+                raise ClaimLost(f"inbox row {item.id} is no longer ours")
             if notice is not None:
                 await self._enqueue(conn, item.inbound.channel, item.inbound.user_id, [notice], language, now)
 
@@ -239,7 +256,12 @@ class Deliveries:
         )
 
     async def claim_outbox(
-        self, channel: str, now: dt.datetime, limit: int, ready: Callable[[str], bool] | None = None
+        self,
+        channel: str,
+        now: dt.datetime,
+        limit: int,
+        ready: Callable[[str], bool] | None = None,
+        busy: Sequence[int] = (),
     ) -> list[OutboxItem]:
         """Lease the next message of up to `limit` chats; `ready(chat_id)` may hold a chat back."""
         earlier = outbox.alias("earlier")
@@ -259,7 +281,13 @@ class Deliveries:
         )
         query = (
             sa.select(outbox)
-            .where(outbox.c.status.in_(ACTIVE_OUT), outbox.c.channel == channel, due, ~blocked)
+            .where(
+                outbox.c.status.in_(ACTIVE_OUT),
+                outbox.c.channel == channel,
+                due,
+                outbox.c.id.notin_(busy),
+                ~blocked,
+            )
             .order_by(outbox.c.id)
             .limit(limit * 4 if ready else limit)
             .with_for_update(skip_locked=True)
@@ -271,42 +299,39 @@ class Deliveries:
             rows = rows[:limit]
             if not rows:
                 return []
+            token = uuid.uuid4().hex
             await conn.execute(
                 sa.update(outbox)
                 .where(outbox.c.id.in_([r.id for r in rows]))
-                .values(status="sending", lease_until=now + self.lease, attempts=outbox.c.attempts + 1)
+                .values(
+                    status="sending",
+                    lease_until=now + self.lease,
+                    attempts=outbox.c.attempts + 1,
+                    claim=token,
+                )
             )
-        return [_outbox_item(r) for r in rows]
+        return [_outbox_item(r, token) for r in rows]
 
-    async def progress(self, outbox_id: int, parts_sent: int) -> None:
+    async def progress(self, item: OutboxItem, parts_sent: int) -> None:
         """Remember how many parts of a long message went out, so a retry sends only the rest."""
-        async with self.engine.begin() as conn:
-            await conn.execute(
-                sa.update(outbox).where(outbox.c.id == outbox_id).values(parts_sent=parts_sent)
-            )
+        await self._update_outbox(item, parts_sent=parts_sent)
 
-    async def sent(self, outbox_id: int, now: dt.datetime) -> None:
-        async with self.engine.begin() as conn:
-            await conn.execute(
-                sa.update(outbox)
-                .where(outbox.c.id == outbox_id)
-                .values(status="sent", sent_at=now, lease_until=None, error=None)
-            )
+    async def sent(self, item: OutboxItem, now: dt.datetime) -> None:
+        await self._update_outbox(item, status="sent", sent_at=now, lease_until=None, error=None)
 
-    async def retry_outbox(self, outbox_id: int, error: str, not_before: dt.datetime) -> None:
-        async with self.engine.begin() as conn:
-            await conn.execute(
-                sa.update(outbox)
-                .where(outbox.c.id == outbox_id)
-                .values(status="pending", next_attempt_at=not_before, lease_until=None, error=error[:200])
-            )
+    async def retry_outbox(self, item: OutboxItem, error: str, not_before: dt.datetime) -> None:
+        await self._update_outbox(
+            item, status="pending", next_attempt_at=not_before, lease_until=None, error=error[:200]
+        )
 
-    async def fail_outbox(self, outbox_id: int, error: str) -> None:
+    async def fail_outbox(self, item: OutboxItem, error: str) -> None:
+        await self._update_outbox(item, status="failed", lease_until=None, error=error[:200])
+
+    async def _update_outbox(self, item: OutboxItem, **values: Any) -> None:
+        """Change a row only while our lease on it holds (see the module's note on fencing)."""
         async with self.engine.begin() as conn:
             await conn.execute(
-                sa.update(outbox)
-                .where(outbox.c.id == outbox_id)
-                .values(status="failed", lease_until=None, error=error[:200])
+                sa.update(outbox).where(outbox.c.id == item.id, outbox.c.claim == item.claim).values(**values)
             )
 
     async def fetch(
@@ -337,7 +362,7 @@ class Deliveries:
         return status in {"done", "failed"}
 
 
-def _inbox_item(row: Any) -> InboxItem:
+def _inbox_item(row: Any, claim: str) -> InboxItem:
     body = dict(row.body)
     inbound = Inbound(
         channel=row.channel,
@@ -348,11 +373,12 @@ def _inbox_item(row: Any) -> InboxItem:
         language_hint=body.get("language_hint"),
         kind=body.get("kind", "text"),
         inbox_id=row.id,
+        inbox_claim=claim,
     )
-    return InboxItem(row.id, inbound, dict(body.get("meta") or {}), row.attempts + 1)
+    return InboxItem(row.id, inbound, dict(body.get("meta") or {}), row.attempts + 1, claim)
 
 
-def _outbox_item(row: Any) -> OutboxItem:
+def _outbox_item(row: Any, claim: str = "") -> OutboxItem:
     body = dict(row.body)
     message = Outbound(body.get("text", ""), tuple(Button(t, p) for t, p in body.get("buttons") or []))
     return OutboxItem(
@@ -363,5 +389,6 @@ def _outbox_item(row: Any) -> OutboxItem:
         language=body.get("language", "de"),
         attempts=row.attempts + 1,
         parts_sent=row.parts_sent,
+        claim=claim,
         meta=dict(body.get("meta") or {}),
     )

@@ -19,6 +19,7 @@ from bot.engine.messages import Inbound, Outbound
 from bot.engine.state import ConversationState
 from bot.engine.store import TurnRecord
 from bot.storage.deliveries import erase_deliveries, outbound_body
+from bot.storage.errors import ClaimLost
 from bot.storage.tables import conversations, handover_requests, inbox, messages, outbox, users
 
 
@@ -145,11 +146,17 @@ class SqlTransaction:
         channel, chat = inbound.channel, inbound.user_id
         if erased:
             await erase_deliveries(self.conn, channel, chat)
-        await self.conn.execute(
+        finished = await self.conn.execute(
             sa.update(inbox)
-            .where(inbox.c.id == inbound.inbox_id)
+            .where(
+                inbox.c.id == inbound.inbox_id,
+                inbox.c.claim == inbound.inbox_claim,
+                inbox.c.status == "processing",
+            )
             .values(status="done", done_at=now, lease_until=None)
         )
+        if finished.rowcount != 1:  # the lease ran out and another worker took the message over
+            raise ClaimLost(f"inbox row {inbound.inbox_id} is no longer ours")
         if replies:
             await self.conn.execute(
                 sa.insert(outbox),

@@ -98,6 +98,7 @@ inbox = sa.Table(
     sa.Column("status", sa.String(12), nullable=False, server_default="pending"),
     sa.Column("attempts", sa.Integer, nullable=False, server_default="0"),
     sa.Column("lease_until", sa.DateTime(timezone=True)),
+    sa.Column("claim", sa.String(32)),  # fencing token of the current lease
     sa.Column("error", sa.String(200)),
     sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
     sa.Column("done_at", sa.DateTime(timezone=True)),
@@ -118,6 +119,7 @@ outbox = sa.Table(
     sa.Column("parts_sent", sa.Integer, nullable=False, server_default="0"),
     sa.Column("next_attempt_at", sa.DateTime(timezone=True), nullable=False),
     sa.Column("lease_until", sa.DateTime(timezone=True)),
+    sa.Column("claim", sa.String(32)),  # fencing token of the current lease
     sa.Column("error", sa.String(200)),
     sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
     sa.Column("sent_at", sa.DateTime(timezone=True)),

@@ -512,6 +512,11 @@ class FakeBotApi:
         until = time.monotonic() + seconds
         self._add_failure(_Failure(self._method(method), status, retry_after, None, until=until))
 
+    def heal(self) -> None:
+        """End every injected failure now (the outage is over); recorded calls are kept."""
+        with self._cond:
+            self._failures.clear()
+
     def _add_failure(self, failure: _Failure) -> None:
         with self._cond:
             self._failures.append(failure)
