@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import datetime as dt
+import uuid
+
 import sqlalchemy as sa
 from alembic.script import ScriptDirectory
 
 from bot.engine.engine import Engine
 from bot.storage.database import alembic_config, create_engine, upgrade
-from bot.storage.tables import conversations, handover_requests, messages, metadata
+from bot.storage.tables import conversations, handover_requests, messages, metadata, users
 from tests.conftest import Chat
 
 
@@ -93,3 +96,28 @@ async def test_mydata_exports_the_stored_messages(engine: Engine) -> None:
     reply = await chat.say("/mydata")
     text = "\n".join(m.text for m in reply.messages)
     assert "wann ist die Sprechstunde in Münsingen?" in text and "muensingen" in text
+
+
+async def test_each_user_keeps_their_own_conversation_when_ids_drift_apart(engine: Engine) -> None:
+    """After a crash PostgreSQL's sequences do not roll back, so user and conversation ids differ."""
+    store = engine.store
+    async with store.transaction() as tx:  # type: ignore[attr-defined]
+        await tx.conn.execute(  # a user without conversation, as a crash between the two inserts leaves
+            sa.insert(users).values(
+                channel="test",
+                external_id=f"orphan-{uuid.uuid4().hex}",
+                created_at=dt.datetime.now(dt.timezone.utc),
+                last_seen_at=dt.datetime.now(dt.timezone.utc),
+            )
+        )
+    first, second = Chat(engine), Chat(engine)
+    await first.say("/start de_metzingen")
+    await second.say("/start en_reutlingen")
+    again = await first.say("/menu")
+    assert again.language == "de"
+    await second.say("/menu")
+    async with store.transaction() as tx:  # type: ignore[attr-defined]
+        mine, theirs = await tx.load("test", first.user, None), await tx.load("test", second.user, None)
+    assert (mine.town, mine.language) == ("metzingen", "de")
+    assert (theirs.town, theirs.language) == ("reutlingen", "en")
+    assert mine.conversation_id != theirs.conversation_id

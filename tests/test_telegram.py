@@ -100,7 +100,9 @@ async def test_ukrainian_conversation_by_long_polling(
 
     fake.push_update(updates.text(user, "спортивні секції для дітей"))
     asked = (await replies(fake, user, 3))[2]
-    assert asked["text"].startswith(uk("In welchem Ort wohnen Sie? Bitte wählen Sie oder schreiben Sie den Namen."))
+    assert asked["text"].startswith(
+        uk("In welchem Ort wohnen Sie? Bitte wählen Sie oder schreiben Sie den Namen.")
+    )
     town_button = next(b for b in buttons(asked) if b["text"] == "Reutlingen")
 
     press = updates.callback(user, town_button["callback_data"])
@@ -278,3 +280,30 @@ async def test_a_long_answer_is_split_into_parts_within_telegrams_limit(
     assert len(export) >= 3  # "these data are stored" and an export too long for one message
     assert all(len(m["text"].encode("utf-16-le")) // 2 <= 4096 for m in export)
     assert any(long_question in m["text"] for m in export)  # cut between lines, not inside one
+
+
+async def test_what_a_user_wrote_is_sent_back_literally_never_as_markup(
+    fake: FakeBotApi, webhook: Running, updates: Updates
+) -> None:
+    user = new_user()
+    hostile = "<b>fett</b> & <script>alert(1)</script> *stern* _unter_ [link](http://x)"
+    async with httpx.AsyncClient(base_url=webhook.base_url) as client:
+        for text in ("/start de", hostile, "/mydata"):
+            await settled(fake, user, quiet=0.3)
+            await client.post(
+                WEBHOOK,
+                json=updates.text(user, text, "de"),
+                headers={"X-Telegram-Bot-Api-Secret-Token": WEBHOOK_SECRET},
+            )
+    sent = await settled(fake, user)
+    assert all("parse_mode" not in m for m in sent)
+    assert any(hostile in m["text"] for m in sent)  # the export shows it exactly as written
+
+
+def test_every_button_payload_fits_telegrams_64_bytes(content: Content) -> None:
+    from bot.channels.telegram.client import CALLBACK_DATA_LIMIT
+    from bot.engine.dialogue import SERVICES
+
+    payloads = [f"topic:{key}" for key in content.topics] + [f"town:{town}" for town in content.towns]
+    payloads += [f"lang:{code}" for code in LANGUAGES] + [f"service:{name}" for name in SERVICES]
+    assert max(len(p.encode()) for p in payloads) <= CALLBACK_DATA_LIMIT

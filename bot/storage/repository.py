@@ -30,8 +30,8 @@ class SqlTransaction:
     async def load(self, channel: str, external_id: str, now: dt.datetime) -> ConversationState:
         row = (
             await self.conn.execute(
-                sa.select(users.c.id, conversations)
-                .join(conversations, conversations.c.user_id == users.c.id)
+                sa.select(conversations)
+                .join(users, conversations.c.user_id == users.c.id)
                 .where(users.c.channel == channel, users.c.external_id == external_id)
             )
         ).first()
