@@ -60,9 +60,11 @@ from collections import Counter
 from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import httpx
 import psutil
+import sqlalchemy as sa
 import yaml
 from telegram import Update
 
@@ -71,6 +73,8 @@ from bot.channels.telegram.client import MESSAGE_LIMIT
 from bot.channels.telegram.convert import to_inbound
 from bot.channels.text import split_text
 from bot.config import PROJECT_ROOT, Settings
+from bot.storage.database import create_engine
+from bot.storage.tables import inbox, outbox
 
 if str(PROJECT_ROOT) not in sys.path:  # tests.fakes and bench.engine when run as a script
     sys.path.insert(0, str(PROJECT_ROOT))
@@ -296,6 +300,7 @@ class Server:
 
     def __init__(self, env: dict[str, str], port: int, log: Path) -> None:
         self.env, self.port, self.log = env, port, log
+        self.database_url = env["DATABASE_URL"]
         self.process: subprocess.Popen[bytes] | None = None
         self.peak_rss = 0
         self._sampler: asyncio.Task[None] | None = None
@@ -442,15 +447,19 @@ class PhaseResult:
     timeouts: int
     silent: int  # updates the reference answers with no message (no latency to measure)
     cpu: dict[str, float] = field(default_factory=dict)
+    stages: dict[str, list[float]] = field(default_factory=dict)  # ms, sorted
 
     @property
     def rate(self) -> float:
         return self.updates / self.wall if self.wall > 0 else 0.0
 
     def percentile(self, q: float) -> float:
-        if not self.latencies:
-            return float("nan")
-        return self.latencies[int(q * (len(self.latencies) - 1))]
+        return percentile(self.latencies, q)
+
+
+def percentile(values: Sequence[float], q: float) -> float:
+    """Of sorted values, as bench/engine.py takes them."""
+    return values[int(q * (len(values) - 1))] if values else float("nan")
 
 
 class Poster:
@@ -459,11 +468,14 @@ class Poster:
     def __init__(self, client: httpx.AsyncClient, url: str) -> None:
         self.client, self.url = client, url
         self.rejected = 0
+        self.durations: list[float] = []  # ms from POST to its 200
 
     async def post(self, body: bytes) -> bool:
         for _ in range(6):
+            started = time.monotonic()
             with contextlib.suppress(httpx.TransportError):
                 if (await self.client.post(self.url, content=body, headers=HEADERS)).status_code == 200:
+                    self.durations.append((time.monotonic() - started) * 1000)
                     return True
             self.rejected += 1
             await asyncio.sleep(0.2)
@@ -564,8 +576,54 @@ async def phase(
         timeouts=timeouts,
         silent=silent,
         cpu=cpu_percent(before, after),
+        stages={"webhook POST to 200": sorted(poster.durations)},
     )
+    result.stages.update(await pipeline_stages(server.database_url, users))
     return result
+
+
+async def pipeline_stages(database_url: str, users: Sequence[int]) -> dict[str, list[float]]:
+    """Where an update spends its time inside the server, from the inbox and outbox rows (ms, sorted).
+
+    `done_at` of an inbox row and `created_at` of its replies are the moment the engine's turn began
+    (after the claim and the typing indicator); `sent_at` is when the sender got Telegram's answer.
+    """
+    chats = [str(u) for u in users]
+    database = create_engine(database_url)
+    try:
+        async with database.connect() as conn:
+            turns = (
+                await conn.execute(
+                    sa.select(inbox.c.chat_id, inbox.c.created_at, inbox.c.done_at).where(
+                        inbox.c.channel == "telegram", inbox.c.chat_id.in_(chats)
+                    )
+                )
+            ).all()
+            replies = (
+                await conn.execute(
+                    sa.select(outbox.c.chat_id, outbox.c.created_at, outbox.c.sent_at).where(
+                        outbox.c.channel == "telegram", outbox.c.chat_id.in_(chats)
+                    )
+                )
+            ).all()
+    finally:
+        await database.dispose()
+    first_sent: dict[tuple[str, Any], Any] = {}
+    for chat, created, sent in replies:
+        if sent is not None and ((chat, created) not in first_sent or sent < first_sent[chat, created]):
+            first_sent[chat, created] = sent
+    waiting, answering = [], []
+    for chat, accepted, began in turns:
+        if began is None:
+            continue
+        waiting.append((began - accepted).total_seconds() * 1000)
+        sent = first_sent.get((chat, began))
+        if sent is not None:
+            answering.append((sent - began).total_seconds() * 1000)
+    return {
+        "accepted to turn begins (inbox wait, claim, typing indicator)": sorted(waiting),
+        "turn begins to first sendMessage answered (NLU, turn, outbox, send)": sorted(answering),
+    }
 
 
 # ----------------------------------------------------------------------------------- profiling
@@ -783,6 +841,11 @@ def print_phase(number: int, r: PhaseResult) -> None:
         f" machine {cpu['machine']:.0f} of {100 * (psutil.cpu_count() or 1)}",
         flush=True,
     )
+    for stage, values in r.stages.items():
+        print(
+            f"      {stage}: p50 {percentile(values, 0.5):.0f}, p99 {percentile(values, 0.99):.0f} ms",
+            flush=True,
+        )
 
 
 def table(rows: list[tuple[str, str, str, str]]) -> str:

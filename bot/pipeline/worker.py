@@ -77,11 +77,9 @@ class InboxWorker:
     async def _process(self, item: InboxItem) -> None:
         inbound = item.inbound
         channel = self.channels.get(inbound.channel)
-        if channel is not None:
-            try:
-                await asyncio.wait_for(channel.prepare(item), timeout=2)
-            except Exception as exc:  # feedback is a courtesy; the answer matters
-                log.info("prepare failed on %s: %s", inbound.channel, type(exc).__name__)
+        # Feedback (typing indicator, button acknowledged) goes out while the engine works, and is
+        # awaited before the answer may be sent, so it never arrives after the answer.
+        feedback = asyncio.create_task(_prepare(channel, item)) if channel is not None else None
         try:
             await self.engine.handle(inbound)
         except ClaimLost:
@@ -90,6 +88,9 @@ class InboxWorker:
         except Exception as exc:
             await self._failed(item, exc)
             return
+        finally:
+            if feedback is not None:
+                await feedback
         self.bell.ring(("outbox", inbound.channel))
         self.bell.ring(("chat", inbound.channel, inbound.user_id))
 
@@ -108,3 +109,10 @@ class InboxWorker:
                 self.bell.ring(("chat", item.inbound.channel, item.inbound.user_id))
         except Exception:  # the lease runs out and the row is taken up again
             log.exception("recording the failure of inbox row %s failed", item.id)
+
+
+async def _prepare(channel: Channel, item: InboxItem) -> None:
+    try:
+        await asyncio.wait_for(channel.prepare(item), timeout=2)
+    except Exception as exc:  # feedback is a courtesy; the answer matters
+        log.info("prepare failed on %s: %s", channel.name, type(exc).__name__)

@@ -14,6 +14,12 @@ from sqlalchemy.pool import AsyncAdaptedQueuePool
 from bot.storage.errors import StorageError
 
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
+READ_ONLY = "lotse_read_only"
+
+
+def reader(engine: AsyncEngine) -> AsyncEngine:
+    """The same engine and pool, for transactions that only read (SQLite: no write lock taken)."""
+    return engine.execution_options(**{READ_ONLY: True})
 
 
 def create_engine(url: str) -> AsyncEngine:
@@ -43,9 +49,11 @@ def create_engine(url: str) -> AsyncEngine:
         # A deferred BEGIN lets two transactions read, and then the second one's first write fails at
         # once with SQLITE_BUSY (its snapshot is stale; the busy timeout does not help). BEGIN
         # IMMEDIATE takes the write lock up front, so concurrent turns queue instead of failing.
+        # Readers (`reader(engine)`) begin deferred: they never write, and must not queue behind writers.
         @event.listens_for(engine.sync_engine, "begin")  # type: ignore[untyped-decorator]
         def _begin_immediate(connection: Any) -> None:
-            connection.exec_driver_sql("BEGIN IMMEDIATE")
+            read_only = connection.get_execution_options().get(READ_ONLY, False)
+            connection.exec_driver_sql("BEGIN" if read_only else "BEGIN IMMEDIATE")
 
         return engine
     return create_async_engine(url, future=True, pool_size=10, max_overflow=10, pool_pre_ping=True)

@@ -27,6 +27,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from bot.engine.messages import Button, Inbound, Outbound
+from bot.storage.database import reader
 from bot.storage.errors import ClaimLost
 from bot.storage.tables import inbox, outbox
 
@@ -99,6 +100,7 @@ class Deliveries:
 
     def __init__(self, engine: AsyncEngine, lease: float = 30.0) -> None:
         self.engine = engine
+        self.reader = reader(engine)
         self.lease = dt.timedelta(seconds=lease)
         self._insert = pg_insert if engine.dialect.name == "postgresql" else sqlite_insert
 
@@ -214,7 +216,7 @@ class Deliveries:
                 await self._enqueue(conn, item.inbound.channel, item.inbound.user_id, [notice], language, now)
 
     async def pending_counts(self) -> dict[str, int]:
-        async with self.engine.connect() as conn:
+        async with self.reader.connect() as conn:
             inbound = await conn.execute(
                 sa.select(sa.func.count()).select_from(inbox).where(inbox.c.status.in_(ACTIVE_IN))
             )
@@ -338,7 +340,7 @@ class Deliveries:
         self, channel: str, chat_id: str, after: int, now: dt.datetime, limit: int = 50
     ) -> list[OutboxItem]:
         """For channels the client pulls from (web chat): messages after `after`, marked delivered."""
-        async with self.engine.begin() as conn:
+        async with self.reader.connect() as conn:
             rows = (
                 await conn.execute(
                     sa.select(outbox)
@@ -347,15 +349,16 @@ class Deliveries:
                     .limit(limit)
                 )
             ).all()
-            fresh = [r.id for r in rows if r.status != "sent"]
-            if fresh:
+        fresh = [r.id for r in rows if r.status != "sent"]
+        if fresh:
+            async with self.engine.begin() as conn:
                 await conn.execute(
                     sa.update(outbox).where(outbox.c.id.in_(fresh)).values(status="sent", sent_at=now)
                 )
         return [_outbox_item(r) for r in rows]
 
     async def inbox_done(self, inbox_id: int) -> bool:
-        async with self.engine.connect() as conn:
+        async with self.reader.connect() as conn:
             status = (
                 await conn.execute(sa.select(inbox.c.status).where(inbox.c.id == inbox_id))
             ).scalar_one_or_none()
