@@ -38,9 +38,9 @@ async def test_each_turn_stores_inbound_replies_and_state(engine: Engine) -> Non
         state = await tx.load("test", chat.user, None)
         rows = (
             await tx.conn.execute(
-                sa.select(messages.c.direction, messages.c.text).where(
-                    messages.c.conversation_id == state.conversation_id
-                )
+                sa.select(messages.c.direction, messages.c.text)
+                .where(messages.c.conversation_id == state.conversation_id)
+                .order_by(messages.c.id)
             )
         ).all()
         stored = (
