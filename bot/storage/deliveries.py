@@ -152,24 +152,13 @@ class Deliveries:
 
     async def claim_inbox(self, limit: int, now: dt.datetime, busy: Sequence[int] = ()) -> list[InboxItem]:
         """Lease up to `limit` rows, at most one per chat, oldest first; `busy` rows are ours already."""
-        earlier = inbox.alias("earlier")
-        blocked = (
-            sa.exists()
-            .where(
-                earlier.c.channel == inbox.c.channel,
-                earlier.c.chat_id == inbox.c.chat_id,
-                earlier.c.id < inbox.c.id,
-                earlier.c.status.in_(ACTIVE_IN),
-            )
-            .correlate(inbox)
-        )
         query = (
             sa.select(inbox)
             .where(
                 inbox.c.status.in_(ACTIVE_IN),
                 sa.or_(inbox.c.lease_until.is_(None), inbox.c.lease_until < now),
                 inbox.c.id.notin_(busy),
-                ~blocked,
+                _first_of_its_chat(inbox, ACTIVE_IN),
             )
             .order_by(inbox.c.id)
             .limit(limit)
@@ -179,17 +168,7 @@ class Deliveries:
             rows = (await conn.execute(query)).all()
             if not rows:
                 return []
-            token = uuid.uuid4().hex
-            await conn.execute(
-                sa.update(inbox)
-                .where(inbox.c.id.in_([r.id for r in rows]))
-                .values(
-                    status="processing",
-                    lease_until=now + self.lease,
-                    attempts=inbox.c.attempts + 1,
-                    claim=token,
-                )
-            )
+            token = await _lease(conn, inbox, [r.id for r in rows], "processing", now + self.lease)
         return [_inbox_item(r, token) for r in rows]
 
     async def retry_inbox(self, item: InboxItem, error: str, not_before: dt.datetime) -> None:
@@ -266,17 +245,6 @@ class Deliveries:
         busy: Sequence[int] = (),
     ) -> list[OutboxItem]:
         """Lease the next message of up to `limit` chats; `ready(chat_id)` may hold a chat back."""
-        earlier = outbox.alias("earlier")
-        blocked = (
-            sa.exists()
-            .where(
-                earlier.c.channel == outbox.c.channel,
-                earlier.c.chat_id == outbox.c.chat_id,
-                earlier.c.id < outbox.c.id,
-                earlier.c.status.in_(ACTIVE_OUT),
-            )
-            .correlate(outbox)
-        )
         due = sa.or_(
             sa.and_(outbox.c.status == "pending", outbox.c.next_attempt_at <= now),
             sa.and_(outbox.c.status == "sending", outbox.c.lease_until < now),
@@ -288,7 +256,7 @@ class Deliveries:
                 outbox.c.channel == channel,
                 due,
                 outbox.c.id.notin_(busy),
-                ~blocked,
+                _first_of_its_chat(outbox, ACTIVE_OUT),
             )
             .order_by(outbox.c.id)
             .limit(limit * 4 if ready else limit)
@@ -301,17 +269,7 @@ class Deliveries:
             rows = rows[:limit]
             if not rows:
                 return []
-            token = uuid.uuid4().hex
-            await conn.execute(
-                sa.update(outbox)
-                .where(outbox.c.id.in_([r.id for r in rows]))
-                .values(
-                    status="sending",
-                    lease_until=now + self.lease,
-                    attempts=outbox.c.attempts + 1,
-                    claim=token,
-                )
-            )
+            token = await _lease(conn, outbox, [r.id for r in rows], "sending", now + self.lease)
         return [_outbox_item(r, token) for r in rows]
 
     async def progress(self, item: OutboxItem, parts_sent: int) -> None:
@@ -363,6 +321,34 @@ class Deliveries:
                 await conn.execute(sa.select(inbox.c.status).where(inbox.c.id == inbox_id))
             ).scalar_one_or_none()
         return status in {"done", "failed"}
+
+
+def _first_of_its_chat(table: sa.Table, active: tuple[str, ...]) -> Any:
+    """No earlier row of the same chat is still waiting or in progress: the per-chat order."""
+    earlier = table.alias("earlier")
+    return ~(
+        sa.exists()
+        .where(
+            earlier.c.channel == table.c.channel,
+            earlier.c.chat_id == table.c.chat_id,
+            earlier.c.id < table.c.id,
+            earlier.c.status.in_(active),
+        )
+        .correlate(table)
+    )
+
+
+async def _lease(
+    conn: AsyncConnection, table: sa.Table, ids: list[int], status: str, until: dt.datetime
+) -> str:
+    """Take rows under a new lease; the returned token fences every later change to them."""
+    token = uuid.uuid4().hex
+    await conn.execute(
+        sa.update(table)
+        .where(table.c.id.in_(ids))
+        .values(status=status, lease_until=until, attempts=table.c.attempts + 1, claim=token)
+    )
+    return token
 
 
 def _inbox_item(row: Any, claim: str) -> InboxItem:
