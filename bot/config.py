@@ -49,6 +49,7 @@ class Settings:
     telegram_chat_interval: float = field(default_factory=lambda: _float("TELEGRAM_CHAT_INTERVAL", 1.0))
     lease_seconds: float = field(default_factory=lambda: _float("LOTSE_LEASE_SECONDS", 30.0))
     worker_concurrency: int = field(default_factory=lambda: int(_float("LOTSE_CONCURRENCY", 8)))
+    typing_after: float = field(default_factory=lambda: _float("LOTSE_TYPING_AFTER", 0.3))
 
     def resolved_database_url(self) -> str:
         """The database URL, defaulting to a SQLite file under `var/`."""

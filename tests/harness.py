@@ -44,7 +44,12 @@ async def running_service(settings: Settings, understanding: Understanding) -> A
 
 
 def telegram_settings(
-    database_url: str, api_base_url: str, token: str, webhook: bool = False, chat_interval: float = 0.0
+    database_url: str,
+    api_base_url: str,
+    token: str,
+    webhook: bool = False,
+    chat_interval: float = 0.0,
+    typing_after: float = 0.0,
 ) -> Settings:
     return Settings(
         database_url=database_url,
@@ -53,4 +58,5 @@ def telegram_settings(
         telegram_webhook_url="https://lotse.example.org/telegram/webhook" if webhook else "",
         telegram_webhook_secret=WEBHOOK_SECRET if webhook else "",
         telegram_chat_interval=chat_interval,
+        typing_after=typing_after,  # always, so that tests see the indicator
     )

@@ -121,7 +121,10 @@ async def test_ukrainian_conversation_by_long_polling(
     assert after_sticker[count]["text"].startswith(
         uk("Schreiben Sie mir Ihre Frage, oder wählen Sie ein Thema:")
     )
-    assert any(a["chat_id"] == user and a["action"] == "typing" for a in fake.chat_actions)
+    calls = [c for c in fake.calls if str(c.params.get("chat_id")) == str(user)]
+    typing = next(i for i, c in enumerate(calls) if c.method == "sendChatAction")
+    assert calls[typing].params["action"] == "typing"
+    assert calls[typing + 1 :] and calls[typing + 1].method == "sendMessage"  # the indicator came first
 
 
 async def test_commands_are_registered_in_every_language(

@@ -23,8 +23,11 @@ class Channel(Protocol):
     name: str
     limits: Limits | None  # None: the client pulls its messages (web chat), no sender runs
 
-    async def prepare(self, item: InboxItem) -> None:
-        """Quick feedback while the answer is prepared (typing indicator, button acknowledged)."""
+    async def acknowledge(self, item: InboxItem) -> None:
+        """Tell the platform a message or button press arrived (e.g. stop a button's spinner)."""
+
+    async def show_typing(self, chat_id: str) -> None:
+        """A typing indicator, for answers that take a moment."""
 
     async def send(self, chat_id: str, text: str, buttons: Sequence[Button], language: str) -> None:
         """Deliver one message part; raise `RetryLater` or `Undeliverable` when that fails."""

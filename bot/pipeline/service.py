@@ -27,13 +27,16 @@ class Pipeline:
         channels: Iterable[Channel],
         clock: Callable[[], dt.datetime] = utcnow,
         concurrency: int = 8,
+        typing_after: float = 0.3,
     ) -> None:
         self.deliveries = deliveries
         self.engine = engine
         self.channels = {c.name: c for c in channels}
         self.clock = clock
         self.bell = Bell()
-        self.worker = InboxWorker(deliveries, engine, self.channels, self.bell, clock, concurrency)
+        self.worker = InboxWorker(
+            deliveries, engine, self.channels, self.bell, clock, concurrency, typing_after=typing_after
+        )
         self.senders = [
             OutboxSender(deliveries, channel, channel.limits, self.bell, clock)
             for channel in self.channels.values()

@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 
 from bot.engine.engine import Engine
 from bot.pipeline.bell import Bell, wait
@@ -34,6 +34,7 @@ class InboxWorker:
         clock: Callable[[], dt.datetime],
         concurrency: int = 8,
         poll_interval: float = 1.0,
+        typing_after: float = 0.3,
     ) -> None:
         self.deliveries = deliveries
         self.engine = engine
@@ -42,6 +43,7 @@ class InboxWorker:
         self.clock = clock
         self.concurrency = concurrency
         self.poll_interval = poll_interval
+        self.typing_after = typing_after  # most answers take milliseconds: no indicator for those
         self._tasks: dict[asyncio.Task[None], int] = {}  # turn in progress -> its inbox row
 
     async def run(self) -> None:
@@ -77,9 +79,10 @@ class InboxWorker:
     async def _process(self, item: InboxItem) -> None:
         inbound = item.inbound
         channel = self.channels.get(inbound.channel)
-        # Feedback (typing indicator, button acknowledged) goes out while the engine works, and is
-        # awaited before the answer may be sent, so it never arrives after the answer.
-        feedback = asyncio.create_task(_prepare(channel, item)) if channel is not None else None
+        # Feedback goes out while the engine works and is awaited before the answer may be sent, so it
+        # never arrives after the answer. Most answers take milliseconds: a typing indicator is shown
+        # only when one takes longer than TYPING_AFTER (it would only cost a request otherwise).
+        feedback = _Feedback(channel, item, self.typing_after) if channel is not None else None
         try:
             await self.engine.handle(inbound)
         except ClaimLost:
@@ -90,7 +93,7 @@ class InboxWorker:
             return
         finally:
             if feedback is not None:
-                await feedback
+                await feedback.finish()
         self.bell.ring(("outbox", inbound.channel))
         self.bell.ring(("chat", inbound.channel, inbound.user_id))
 
@@ -111,8 +114,32 @@ class InboxWorker:
             log.exception("recording the failure of inbox row %s failed", item.id)
 
 
-async def _prepare(channel: Channel, item: InboxItem) -> None:
+class _Feedback:
+    """Acknowledge at once; show typing only if the answer is not ready after `typing_after`."""
+
+    def __init__(self, channel: Channel, item: InboxItem, typing_after: float) -> None:
+        self.channel, self.chat_id = channel, item.inbound.user_id
+        self.acknowledged = asyncio.create_task(_courtesy(channel.acknowledge(item)))
+        self.typing: asyncio.Task[None] | None = None
+        self.timer = (
+            asyncio.get_running_loop().call_later(typing_after, self._type)
+            if item.inbound.kind != "group"
+            else None
+        )
+
+    def _type(self) -> None:
+        self.typing = asyncio.create_task(_courtesy(self.channel.show_typing(self.chat_id)))
+
+    async def finish(self) -> None:
+        if self.timer is not None:
+            self.timer.cancel()
+        await self.acknowledged
+        if self.typing is not None:
+            await self.typing
+
+
+async def _courtesy(call: Awaitable[None]) -> None:
     try:
-        await asyncio.wait_for(channel.prepare(item), timeout=2)
+        await asyncio.wait_for(call, timeout=2)
     except Exception as exc:  # feedback is a courtesy; the answer matters
-        log.info("prepare failed on %s: %s", channel.name, type(exc).__name__)
+        log.info("channel feedback failed: %s", type(exc).__name__)

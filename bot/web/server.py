@@ -55,7 +55,13 @@ def build_service(lotse: Lotse) -> Service:
         )
         channels.append(telegram)
     deliveries = Deliveries(lotse.database, lease=settings.lease_seconds)
-    pipeline = Pipeline(deliveries, lotse.engine, channels, concurrency=settings.worker_concurrency)
+    pipeline = Pipeline(
+        deliveries,
+        lotse.engine,
+        channels,
+        concurrency=settings.worker_concurrency,
+        typing_after=settings.typing_after,
+    )
     service = Service(lotse, pipeline, telegram)
     service.routes = webchat_routes(pipeline, lotse.catalogs, lotse.content)
     service.routes.append(Route("/healthz", _health(service)))

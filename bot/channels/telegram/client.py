@@ -89,12 +89,13 @@ class TelegramChannel:
     async def stop(self) -> None:
         await self.bot.shutdown()
 
-    async def prepare(self, item: InboxItem) -> None:
+    async def acknowledge(self, item: InboxItem) -> None:
         callback_id = item.meta.get("callback_id")
-        if callback_id:
+        if callback_id:  # without it the pressed button keeps spinning
             await self.bot.answer_callback_query(str(callback_id))
-        if item.inbound.kind != "group":
-            await self.bot.send_chat_action(int(item.inbound.user_id), ChatAction.TYPING)
+
+    async def show_typing(self, chat_id: str) -> None:
+        await self.bot.send_chat_action(int(chat_id), ChatAction.TYPING)
 
     async def send(self, chat_id: str, text: str, buttons: Sequence[Button], language: str) -> None:
         try:

@@ -26,7 +26,10 @@ class WebChatChannel:
     name = CHANNEL
     limits: Limits | None = None
 
-    async def prepare(self, item: InboxItem) -> None:
+    async def acknowledge(self, item: InboxItem) -> None:
+        return None
+
+    async def show_typing(self, chat_id: str) -> None:
         return None  # the page shows its own typing indicator
 
     async def send(self, chat_id: str, text: str, buttons: Sequence[Button], language: str) -> None:
