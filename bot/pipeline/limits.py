@@ -1,4 +1,4 @@
-"""Sending rate limits: a global token bucket and a minimum interval per chat.
+"""Sending rate limits: an even pace for the whole channel and a minimum interval per chat.
 
 Telegram asks bots to stay under about 30 messages a second overall and one a second per chat,
 and answers 429 with `retry_after` beyond that; a 429 pauses the whole channel, as flood control
@@ -23,7 +23,7 @@ class RateLimiter:
         self.per_second = per_second
         self.per_chat_interval = per_chat_interval
         self.clock = clock
-        self._tokens = max(per_second, 1.0)
+        self._tokens = 1.0
         self._refilled = clock()
         self._paused_until = 0.0
         self._chat_next: dict[str, float] = {}
@@ -52,8 +52,8 @@ class RateLimiter:
                 if self._paused_until > now:
                     await asyncio.sleep(self._paused_until - now)
                     continue
-                capacity = max(self.per_second, 1.0)
-                self._tokens = min(capacity, self._tokens + (now - self._refilled) * self.per_second)
+                # A bucket of one: messages are spaced evenly, never a burst above the rate.
+                self._tokens = min(1.0, self._tokens + (now - self._refilled) * self.per_second)
                 self._refilled = now
                 if self._tokens >= 1.0:
                     self._tokens -= 1.0

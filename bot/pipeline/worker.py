@@ -81,7 +81,7 @@ class InboxWorker:
         channel = self.channels.get(inbound.channel)
         # Feedback goes out while the engine works and is awaited before the answer may be sent, so it
         # never arrives after the answer. Most answers take milliseconds: a typing indicator is shown
-        # only when one takes longer than TYPING_AFTER (it would only cost a request otherwise).
+        # only when one takes longer than `typing_after` (it would only cost a request otherwise).
         feedback = _Feedback(channel, item, self.typing_after) if channel is not None else None
         try:
             await self.engine.handle(inbound)
