@@ -37,14 +37,15 @@ PRESSES = ("town:reutlingen", "town:metzingen", "age:u3", "status:municipality",
 _ANNOTATION = re.compile(r"\[([^\]]+)\](?:\([^)]*\)|\{[^}]*\})")
 
 
-def sample_texts(rng: random.Random) -> dict[str, list[str]]:
+def sample_texts(rng: random.Random, exclude: frozenset[str] = frozenset()) -> dict[str, list[str]]:
+    """Training examples per language, annotations removed, shuffled; without `exclude` intents."""
     texts: dict[str, list[str]] = {}
     for lang in LANGS:
         data = yaml.safe_load((PROJECT_ROOT / "nlu" / f"{lang}.yml").read_text(encoding="utf-8"))
         lines = [
             _ANNOTATION.sub(r"\1", line[2:].strip())
             for block in data["nlu"]
-            if "intent" in block
+            if "intent" in block and block["intent"] not in exclude
             for line in block["examples"].splitlines()
             if line.startswith("- ")
         ]

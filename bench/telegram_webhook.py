@@ -30,9 +30,13 @@ Then one limiter run on a fresh server with Telegram's real limits (30 messages/
 users post several updates at once; reported are the sustained send rate, the busiest second and
 the shortest gap between two messages to one chat, all as seen at the fake.
 
-Load generator and fake share this process, and the two cores with the server: the CPU lines
-say who used what. Reports medians over the runs and peak RSS of the server. Run by hand; never
-a timed test.
+Per phase it also prints where the time went: CPU of the server (and of its event loop thread),
+of the load generator and the fake (which share this process) and of other processes (PostgreSQL,
+anything else running), Bot API calls per update, and from the inbox and outbox rows how long
+updates waited before their turn began and how long from there to the first reply. With
+--profile, py-spy samples the server's GIL-holding thread during run 1's burst and the samples are
+summed per pipeline step. Reports medians over the runs, cold start and peak RSS of the server.
+Run by hand; never a timed test.
 """
 
 from __future__ import annotations
@@ -40,6 +44,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import importlib.util
 import itertools
 import json
 import logging
@@ -65,7 +70,6 @@ from typing import Any
 import httpx
 import psutil
 import sqlalchemy as sa
-import yaml
 from telegram import Update
 
 from bot.app import build
@@ -79,7 +83,7 @@ from bot.storage.tables import inbox, outbox
 if str(PROJECT_ROOT) not in sys.path:  # tests.fakes and bench.engine when run as a script
     sys.path.insert(0, str(PROJECT_ROOT))
 
-from bench.engine import LANGS, PG_ADMIN_URL, drop_postgres, postgres_url
+from bench.engine import LANGS, PG_ADMIN_URL, drop_postgres, postgres_url, sample_texts
 from tests.fakes.telegram import FakeBotApi, JsonDict
 from tests.fakes.telegram_updates import Updates
 
@@ -92,7 +96,6 @@ PRESSES = ("town:reutlingen", "town:metzingen", "cmd:menu", "topic:asylum.step.h
 EXCLUDED_INTENTS = frozenset(
     {"counselling_hours", "integration_manager", "emergency", "human_handoff", "affirm"}
 )
-_ANNOTATION = re.compile(r"\[([^\]]+)\](?:\([^)]*\)|\{[^}]*\})")
 WAIT_FOR_REPLY = 15.0  # seconds before a user gives up waiting for a reply and goes on
 SETTLE = 1.5  # seconds to wait after the last expected reply, for duplicates to show up
 
@@ -115,20 +118,8 @@ class Script:
 
 
 def questions(rng: random.Random) -> dict[str, list[str]]:
-    """Training examples per language, annotations removed, without EXCLUDED_INTENTS."""
-    texts: dict[str, list[str]] = {}
-    for lang in LANGS:
-        data = yaml.safe_load((PROJECT_ROOT / "nlu" / f"{lang}.yml").read_text(encoding="utf-8"))
-        lines = [
-            _ANNOTATION.sub(r"\1", line[2:].strip())
-            for block in data["nlu"]
-            if "intent" in block and block["intent"] not in EXCLUDED_INTENTS
-            for line in block["examples"].splitlines()
-            if line.startswith("- ")
-        ]
-        rng.shuffle(lines)
-        texts[lang] = lines
-    return texts
+    """Training examples per language, without EXCLUDED_INTENTS (answers that depend on the clock)."""
+    return sample_texts(rng, EXCLUDED_INTENTS)
 
 
 def scripts(updates: int, users: int, seed: int) -> list[Script]:
@@ -200,7 +191,9 @@ async def reference_counts(conversations: Sequence[Script], tmp: Path) -> list[l
     Counted as sendMessage calls, i.e. after splitting long texts as the sender does.
     """
     settings = Settings(database_url=f"sqlite+aiosqlite:///{tmp / 'reference.db'}", var_dir=tmp)
-    lotse = await build(settings)
+    with warnings.catch_warnings():  # Rasa's imports turn warnings back on (sanic, numpy, urllib3...)
+        warnings.showwarning = _silent
+        lotse = await build(settings)
     try:
         result = []
         for updates in materialise(conversations, 5_000_000_000, 1).values():
@@ -215,6 +208,10 @@ async def reference_counts(conversations: Sequence[Script], tmp: Path) -> list[l
         return result
     finally:
         await lotse.close()
+
+
+def _silent(*args: object, **kwargs: object) -> None:
+    """A `warnings.showwarning` that shows nothing."""
 
 
 # ------------------------------------------------------------------------------ the fake API
@@ -448,6 +445,7 @@ class PhaseResult:
     silent: int  # updates the reference answers with no message (no latency to measure)
     cpu: dict[str, float] = field(default_factory=dict)
     stages: dict[str, list[float]] = field(default_factory=dict)  # ms, sorted
+    calls: dict[str, int] = field(default_factory=dict)  # successful Bot API calls by method
 
     @property
     def rate(self) -> float:
@@ -463,23 +461,40 @@ def percentile(values: Sequence[float], q: float) -> float:
 
 
 class Poster:
-    """Posts updates to the webhook; a non-200 answer is retried, as Telegram redelivers."""
+    """Posts updates to the webhook; a non-200 answer is retried, as Telegram redelivers.
 
-    def __init__(self, client: httpx.AsyncClient, url: str) -> None:
-        self.client, self.url = client, url
+    Users are spread over several clients: httpcore's pool looks at every connection of the pool on
+    each request, so one pool of 200 connections would cost the generator more than the requests.
+    """
+
+    def __init__(self, clients: Sequence[httpx.AsyncClient], url: str) -> None:
+        self.clients, self.url = clients, url
         self.rejected = 0
         self.durations: list[float] = []  # ms from POST to its 200
 
-    async def post(self, body: bytes) -> bool:
+    async def post(self, body: bytes, user: int) -> bool:
+        client = self.clients[user % len(self.clients)]
         for _ in range(6):
             started = time.monotonic()
             with contextlib.suppress(httpx.TransportError):
-                if (await self.client.post(self.url, content=body, headers=HEADERS)).status_code == 200:
+                if (await client.post(self.url, content=body, headers=HEADERS)).status_code == 200:
                     self.durations.append((time.monotonic() - started) * 1000)
                     return True
             self.rejected += 1
             await asyncio.sleep(0.2)
         return False
+
+
+@contextlib.asynccontextmanager
+async def http_clients(users: int, per_client: int = 25) -> AsyncIterator[list[httpx.AsyncClient]]:
+    """Enough clients for `users` concurrent requests, `per_client` connections each."""
+    count = max(1, -(-users // per_client))
+    limits = httpx.Limits(max_connections=per_client, max_keepalive_connections=per_client)
+    async with contextlib.AsyncExitStack() as stack:
+        yield [
+            await stack.enter_async_context(httpx.AsyncClient(timeout=30, limits=limits))
+            for _ in range(count)
+        ]
 
 
 async def closed_loop(
@@ -494,7 +509,7 @@ async def closed_loop(
     timeouts, before = 0, 0
     for k, body in enumerate(updates):
         starts[k] = time.monotonic()
-        await poster.post(body)
+        await poster.post(body, user)
         if counts[k] and not await waiters.until(user, before + 1, WAIT_FOR_REPLY):
             timeouts += 1
         before += counts[k]
@@ -502,7 +517,14 @@ async def closed_loop(
 
 
 async def paced(
-    poster: Poster, updates: list[bytes], starts: list[float], t0: float, slot: int, users: int, rate: float
+    poster: Poster,
+    user: int,
+    updates: list[bytes],
+    starts: list[float],
+    t0: float,
+    slot: int,
+    users: int,
+    rate: float,
 ) -> int:
     """Post update k at t0 + (k * users + slot) / rate, or after the previous one's 200 if later."""
     for k, body in enumerate(updates):
@@ -510,7 +532,7 @@ async def paced(
         if delay > 0:
             await asyncio.sleep(delay)
         starts[k] = time.monotonic()
-        await poster.post(body)
+        await poster.post(body, user)
     return 0
 
 
@@ -524,7 +546,7 @@ async def complete(fake: RecordingBotApi, expected: dict[int, int], timeout: flo
 async def phase(
     name: str,
     fake: RecordingBotApi,
-    client: httpx.AsyncClient,
+    clients: Sequence[httpx.AsyncClient],
     url: str,
     server: Server,
     updates: dict[int, list[bytes]],
@@ -532,24 +554,26 @@ async def phase(
     rate: float | None,
 ) -> PhaseResult:
     """Post all updates (closed loop, or paced at `rate`) and measure what arrives at the fake."""
-    poster = Poster(client, url)
+    poster = Poster(clients, url)
     waiters = Waiters(fake, asyncio.get_running_loop())
     users = list(updates)
     per_user = dict(zip(users, counts, strict=True))
     starts = {u: [0.0] * len(updates[u]) for u in users}
     process = psutil.Process(server.pid)
+    calls_before = Counter(c.method for c in fake.calls if c.status == 200)
     before = cpu_sample(process, fake.thread_id())
     t0 = time.monotonic() + 0.01
     if rate is None:
         jobs = [closed_loop(poster, waiters, u, updates[u], per_user[u], starts[u]) for u in users]
     else:
-        jobs = [paced(poster, updates[u], starts[u], t0, i, len(users), rate) for i, u in enumerate(users)]
+        jobs = [paced(poster, u, updates[u], starts[u], t0, i, len(users), rate) for i, u in enumerate(users)]
     timeouts = sum(await asyncio.gather(*jobs))
     expected = {u: sum(per_user[u]) for u in users}
     await complete(fake, expected, timeout=30 + sum(expected.values()) / 50)
     after = cpu_sample(process, fake.thread_id())  # CPU over posting and delivering, not settling
     await asyncio.sleep(SETTLE)  # anything sent twice would arrive now
     fake.wake = None
+    calls = Counter(c.method for c in fake.calls if c.status == 200) - calls_before
 
     latencies, firsts, silent = [], [], 0
     for u in users:
@@ -563,6 +587,9 @@ async def phase(
                 firsts.append(arrived[index])
             index += count
     received = {u: fake.received(u) for u in users}
+    wrong = [u for u in users if received[u] != expected[u]]
+    for u in wrong[:5]:
+        print(f"      chat {u}: expected {expected[u]} messages, received {received[u]}", flush=True)
     total = sum(len(v) for v in updates.values())
     wall = (max(firsts) - min(s for v in starts.values() for s in v)) if firsts else 0.0
     result = PhaseResult(
@@ -577,6 +604,7 @@ async def phase(
         silent=silent,
         cpu=cpu_percent(before, after),
         stages={"webhook POST to 200": sorted(poster.durations)},
+        calls=dict(calls),
     )
     result.stages.update(await pipeline_stages(server.database_url, users))
     return result
@@ -621,8 +649,8 @@ async def pipeline_stages(database_url: str, users: Sequence[int]) -> dict[str, 
         if sent is not None:
             answering.append((sent - began).total_seconds() * 1000)
     return {
-        "accepted to turn begins (inbox wait, claim, typing indicator)": sorted(waiting),
-        "turn begins to first sendMessage answered (NLU, turn, outbox, send)": sorted(answering),
+        "accepted to turn begins (inbox wait, claim)": sorted(waiting),
+        "turn begins to first sendMessage answered (NLU, turn, outbox wait, send)": sorted(answering),
     }
 
 
@@ -634,31 +662,69 @@ def py_spy() -> str | None:
     return str(local) if local.exists() else shutil.which("py-spy")
 
 
+# Where a sample of the server's GIL-holding thread belongs, by the frames on its stack (first match).
+# SQLAlchemy's async layer runs statements in greenlets, whose stacks do not show the caller.
+PROFILE_STEPS: tuple[tuple[str, str], ...] = (
+    ("NLU: Rasa parse", "rasa/"),
+    ("webhook: parse the update, insert into inbox", "bot/channels/telegram/webhook.py"),
+    ("worker: answerCallbackQuery", "acknowledge (bot/channels/telegram/client.py"),
+    ("worker: sendChatAction (typing)", "show_typing (bot/channels/telegram/client.py"),
+    ("worker: prepare (answerCallbackQuery, sendChatAction)", "prepare (bot/channels/telegram/client.py"),
+    ("worker: claim_inbox", "claim_inbox (bot/storage"),
+    ("engine turn without NLU (dialogue, state, transaction)", "handle (bot/engine/engine.py"),
+    ("sender: sendMessage through python-telegram-bot", "send (bot/channels/telegram/client.py"),
+    ("sender: claim_outbox", "claim_outbox (bot/storage"),
+    ("sender: mark sent", "sent (bot/storage/deliveries.py"),
+    ("/healthz", "health (bot/web/server.py"),
+)
+LIBRARY_STEPS: tuple[tuple[str, tuple[str, ...]], ...] = (
+    ("SQLAlchemy/aiosqlite in a greenlet (caller not visible)", ("sqlalchemy/", "aiosqlite/")),
+    ("httpx/httpcore in a task of its own (Bot API requests; caller not visible)", ("httpcore/", "httpx/")),
+    ("HTTP server: uvicorn, starlette, httptools", ("uvicorn/", "starlette/", "httptools", "h11/")),
+    ("asyncio event loop", ("asyncio/",)),
+)
+
+
+def profile_step(frames: Sequence[str]) -> str:
+    stack = ";".join(frames)
+    if frames[0].startswith("_bootstrap (") or "threading.py" in frames[0]:
+        return "other threads (aiosqlite workers, ...) holding the GIL"
+    for label, marker in PROFILE_STEPS:
+        if marker in stack:
+            return label
+    bot = [f for f in frames if f.startswith(("bot/", "<module> (bot/")) or " (bot/" in f]
+    bot = [f for f in bot if "bot/cli.py" not in f]
+    if bot:
+        return f"other bot code: {bot[-1]}"
+    for label, markers in LIBRARY_STEPS:
+        if any(m in stack for m in markers):
+            return label
+    return f"other: {frames[-1]}"
+
+
 def summarise_profile(path: Path, top: int = 15) -> str:
-    """Top functions by own samples and by samples including callees, from py-spy's raw format."""
+    """Samples per pipeline step and the functions with the most own samples (py-spy's raw format)."""
+    steps: Counter[str] = Counter()
     own: Counter[str] = Counter()
-    inclusive: Counter[str] = Counter()
     total = 0
     for line in path.read_text(errors="replace").splitlines():
         stack, _, number = line.rpartition(" ")
-        if not stack or not number.isdigit():
+        frames = [_short(f.strip()) for f in stack.split(";") if f.strip()]
+        if not frames or not number.isdigit():
             continue
         samples = int(number)
-        frames = [f.strip() for f in stack.split(";") if f.strip()]
-        if not frames:
-            continue
         total += samples
-        own[_short(frames[-1])] += samples
-        for frame in {_short(f) for f in frames}:
-            inclusive[frame] += samples
+        steps[profile_step(frames)] += samples
+        own[re.sub(r":\d+\)$", ")", frames[-1])] += samples
     if total == 0:
         return "no samples"
-    lines = [f"{total} samples of the server's busy threads"]
-    lines.append("own time:")
+    lines = [f"{total} samples of the thread holding the GIL; by pipeline step:"]
+    shown = [(step, n) for step, n in steps.most_common() if n >= total / 200]
+    rest = total - sum(n for _, n in shown)
+    lines += [f"  {100 * n / total:5.1f}%  {step}" for step, n in shown]
+    lines.append(f"  {100 * rest / total:5.1f}%  the rest (each under 0.5%)")
+    lines.append("functions with the most own samples:")
     lines += [f"  {100 * n / total:5.1f}%  {frame}" for frame, n in own.most_common(top)]
-    lines.append("including callees (bot/ and the libraries it calls):")
-    shown = [(f, n) for f, n in inclusive.most_common(200) if n < total][:top]
-    lines += [f"  {100 * n / total:5.1f}%  {frame}" for frame, n in shown]
     return "\n".join(lines)
 
 
@@ -668,10 +734,8 @@ def _short(frame: str) -> str:
     if not match:
         return frame
     func, path, line = match.groups()
-    for marker in ("site-packages/", str(PROJECT_ROOT) + "/", "/lib/python3."):
-        if marker in path:
-            path = path.split(marker, 1)[1]
-            break
+    path = re.sub(r"^.*/(site-packages|python3\.\d+)/", "", path)
+    path = path.removeprefix(str(PROJECT_ROOT) + "/")
     return f"{func} ({path}:{line})"
 
 
@@ -712,28 +776,62 @@ async def run_once(
         env = server_env(database_url, tmp, fake, port, limits=False)
         server = Server(env, port, tmp / f"serve{number}.log")
         try:
+            code = revision()
             cold = await server.start()
-            print(f"run {number}: lotse serve pid {server.pid} healthy after {cold:.1f} s", flush=True)
+            print(
+                f"run {number}: lotse serve pid {server.pid} (code {code}) healthy after {cold:.1f} s",
+                flush=True,
+            )
             url = f"http://127.0.0.1:{port}/telegram/webhook"
-            limits = httpx.Limits(max_connections=args.users + 10, max_keepalive_connections=args.users + 10)
             results = []
-            async with httpx.AsyncClient(timeout=30, limits=limits) as client:
+            async with http_clients(args.users) as clients:
                 for name, updates, counts, rate in phases:
                     spy = None
                     if profile is not None and name == "burst":
                         spy = start_profiler(server.pid, profile)
-                    result = await phase(name, fake, client, url, server, updates, counts, rate)
+                    result = await phase(name, fake, clients, url, server, updates, counts, rate)
                     if spy is not None:
                         stop_profiler(spy)
                     if name != "warm-up":
                         results.append(result)
                         print_phase(number, result)
+            report_log(server)
             return RunResult(cold, server.peak_rss / 2**20, results)
         except BaseException:
             print(server.tail(), file=sys.stderr)
             raise
         finally:
             await server.stop()
+
+
+def revision() -> str:
+    """The commit the server runs, and whether bot/ differs from it (others may edit meanwhile)."""
+    try:
+        head = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"],
+            cwd=PROJECT_ROOT,
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
+        changed = subprocess.run(
+            ["git", "status", "--porcelain", "--", "bot", "pyproject.toml"],
+            cwd=PROJECT_ROOT,
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+    return f"{head}+changes" if changed else head
+
+
+def report_log(server: Server) -> None:
+    """Errors and warnings the server logged (lotse serve logs bot.* from WARNING up)."""
+    text = server.log.read_text(errors="replace")
+    lines = [line for line in text.splitlines() if re.match(r"(ERROR|WARNING|CRITICAL|Traceback)", line)]
+    if lines:
+        print(f"      lotse serve logged {len(lines)} problems; the first: {lines[0][:200]}", flush=True)
 
 
 def start_profiler(pid: int, output: Path) -> subprocess.Popen[bytes] | None:
@@ -777,17 +875,18 @@ async def limiter_run(
         try:
             await server.start()
             url = f"http://127.0.0.1:{port}/telegram/webhook"
-            async with httpx.AsyncClient(timeout=30) as client:
-                poster = Poster(client, url)
+            async with http_clients(len(users)) as clients:
+                poster = Poster(clients, url)
 
                 async def post_all(user: int) -> None:
                     for body in updates[user]:
-                        await poster.post(body)
+                        await poster.post(body, user)
 
                 started = time.monotonic()
                 await asyncio.gather(*(post_all(u) for u in users))
                 await complete(fake, expected, timeout=60 + sum(expected.values()) / 10)
                 await asyncio.sleep(SETTLE)
+                report_log(server)
         except BaseException:
             print(server.tail(), file=sys.stderr)
             raise
@@ -841,6 +940,8 @@ def print_phase(number: int, r: PhaseResult) -> None:
         f" machine {cpu['machine']:.0f} of {100 * (psutil.cpu_count() or 1)}",
         flush=True,
     )
+    per_update = ", ".join(f"{method} {n / r.updates:.2f}" for method, n in sorted(r.calls.items()))
+    print(f"      Bot API calls per update: {per_update}", flush=True)
     for stage, values in r.stages.items():
         print(
             f"      {stage}: p50 {percentile(values, 0.5):.0f}, p99 {percentile(values, 0.99):.0f} ms",
@@ -941,6 +1042,13 @@ def report(args: argparse.Namespace, runs: list[RunResult], limiter: LimiterResu
 # -------------------------------------------------------------------------------------- main
 
 
+def lighten_generator() -> None:
+    """httpcore imports sniffio on every request; without it installed, each failed import searches
+    sys.path. In this process only (the server is left as it is), make that import fail at once."""
+    if importlib.util.find_spec("sniffio") is None:
+        sys.modules["sniffio"] = None  # type: ignore[assignment]
+
+
 def quiet() -> None:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     warnings.filterwarnings("ignore")
@@ -969,8 +1077,9 @@ async def main() -> None:
     )
     args = parser.parse_args()
     if args.quick:
-        args.updates, args.runs, args.limit_users = 500, 1, 10
+        args.updates, args.runs, args.limit_users = 500, 1, min(args.limit_users, 10)
     quiet()
+    lighten_generator()
 
     conversations = scripts(args.updates, args.users, args.seed)
     limiter_conversations = scripts(args.limit_users * args.limit_messages, args.limit_users, args.seed + 1)
