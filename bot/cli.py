@@ -183,6 +183,50 @@ def _i18n(args: argparse.Namespace) -> int:
     return 0
 
 
+async def _staff(args: argparse.Namespace) -> int:
+    """`lotse staff add|list|disable`: accounts for the caseworker console."""
+    from bot.console.accounts import Accounts, generate_password
+    from bot.knowledge.content import load_content
+    from bot.storage.database import create_engine, upgrade
+
+    settings = Settings()
+    database = create_engine(settings.resolved_database_url())
+    try:
+        await upgrade(database)
+        accounts = Accounts(database)
+        if args.action == "add":
+            known = load_content(settings.content_dir).teams
+            generated = not args.password_stdin
+            password = generate_password() if generated else sys.stdin.readline().rstrip("\r\n")
+            account = await accounts.create(
+                args.username, password, args.role, args.team or (), args.name, known_teams=known
+            )
+            print(f"created {account.username} ({account.role})")
+            if generated:
+                print(f"password: {password}  (shown once; pass it on in person)")
+        elif args.action == "list":
+            rows = [("username", "name", "role", "teams", "active")]
+            for a in await accounts.list():
+                rows.append(
+                    (
+                        a.username,
+                        a.display_name,
+                        a.role,
+                        ",".join(a.teams) or "-",
+                        "yes" if a.active else "no",
+                    )
+                )
+            widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+            for row in rows:
+                print("  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip())
+        elif args.action == "disable":
+            await accounts.disable(args.username)
+            print(f"disabled {args.username}; its sessions are ended")
+    finally:
+        await database.dispose()
+    return 0
+
+
 async def _serve(args: argparse.Namespace) -> int:
     import uvicorn
 
@@ -193,6 +237,15 @@ async def _serve(args: argparse.Namespace) -> int:
     lotse = await build()
     service = build_service(lotse)
     base = f"http://{args.host}:{args.port}"
+    console_login = ""
+    from bot.console.accounts import Accounts, generate_password
+
+    accounts = Accounts(lotse.database)
+    if not await accounts.any_exist():
+        # a fresh demo start: one admin account, so the console can be tried at once
+        password = generate_password()
+        await accounts.create("admin", password, "admin", display_name="Verwaltung")
+        console_login = f"  (admin / {password}, shown once)"
 
     def ready() -> None:
         database = lotse.database.url.render_as_string(hide_password=True)
@@ -205,6 +258,7 @@ async def _serve(args: argparse.Namespace) -> int:
         print(f"  web chat   {base}/", flush=True)
         print(f"  in Arabic  {base}/?lang=ar", flush=True)
         print(f"  health     {base}/healthz", flush=True)
+        print(f"  console    {base}/console/{console_login}", flush=True)
         print(f"  Telegram   {telegram}", flush=True)
         print("Press Ctrl+C to stop.", flush=True)
 
@@ -258,6 +312,19 @@ def parser() -> argparse.ArgumentParser:
     check = content_sub.add_parser("check", help="validate content/")
     check.add_argument("--json", action="store_true")
     check.set_defaults(func=_content_check, is_async=False)
+
+    staff = sub.add_parser("staff", help="caseworker console accounts")
+    staff_sub = staff.add_subparsers(dest="action", required=True)
+    staff_add = staff_sub.add_parser("add", help="create an account (prints a generated password once)")
+    staff_add.add_argument("username")
+    staff_add.add_argument("--role", required=True, help="caseworker, lead, editor or admin")
+    staff_add.add_argument("--team", action="append", help="team id from content/teams.yml (repeatable)")
+    staff_add.add_argument("--name", help="display name (default: the username)")
+    staff_add.add_argument("--password-stdin", action="store_true", help="read the password from stdin")
+    staff_sub.add_parser("list", help="list accounts")
+    staff_disable = staff_sub.add_parser("disable", help="disable an account and end its sessions")
+    staff_disable.add_argument("username")
+    staff.set_defaults(func=_staff, is_async=True)
 
     i18n = sub.add_parser("i18n", help="gettext catalog commands (Babel)")
     i18n.add_argument("action", choices=["extract", "update", "compile"])

@@ -126,3 +126,35 @@ outbox = sa.Table(
     sa.Index("ix_outbox_status_channel_id", "status", "channel", "id"),
     sa.Index("ix_outbox_channel_chat_id_id", "channel", "chat_id", "id"),
 )
+
+# The caseworker console (DESIGN "Privacy and security"): personal accounts, never shared logins.
+# Sessions are stored server-side so that a password change or a disabled account ends them at
+# once; the table holds only the SHA-256 of the cookie token, so a leaked database opens no session.
+staff = sa.Table(
+    "staff",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("username", sa.String(64), nullable=False),
+    sa.Column("display_name", sa.String(128), nullable=False),
+    sa.Column("password_hash", sa.String(255), nullable=False),
+    sa.Column("role", sa.String(16), nullable=False),  # caseworker | lead | editor | admin
+    sa.Column("teams", sa.JSON, nullable=False),  # team ids from content/teams.yml
+    sa.Column("active", sa.Boolean, nullable=False, server_default=sa.true()),
+    sa.Column("failed_logins", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("locked_until", sa.DateTime(timezone=True)),
+    sa.Column("password_changed_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+    sa.UniqueConstraint("username", name="uq_staff_username"),
+)
+
+staff_sessions = sa.Table(
+    "staff_sessions",
+    metadata,
+    sa.Column("id", sa.String(64), primary_key=True),  # sha256 hex of the cookie token
+    sa.Column("staff_id", sa.Integer, sa.ForeignKey("staff.id", ondelete="CASCADE"), nullable=False),
+    sa.Column("csrf_token", sa.String(64), nullable=False),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("last_seen_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("expires_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Index("ix_staff_sessions_staff_id", "staff_id"),
+)

@@ -16,7 +16,8 @@ from typing import Any
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
-from starlette.routing import BaseRoute, Route
+from starlette.routing import BaseRoute, Mount, Route
+from starlette.staticfiles import StaticFiles
 
 from bot.app import Lotse
 from bot.channels.telegram.client import TelegramChannel, webhook_secret
@@ -25,6 +26,9 @@ from bot.channels.telegram.polling import TelegramPoller
 from bot.channels.telegram.webhook import webhook_route
 from bot.channels.webchat.channel import WebChatChannel
 from bot.channels.webchat.routes import webchat_routes
+from bot.console.accounts import Accounts
+from bot.console.routes import STATIC as CONSOLE_STATIC
+from bot.console.routes import console_routes
 from bot.pipeline.channel import Channel, Limits
 from bot.pipeline.service import Pipeline
 from bot.storage.deliveries import Deliveries
@@ -41,6 +45,7 @@ class Service:
     telegram: TelegramChannel | None = None
     telegram_mode: str = "off"  # off | polling | webhook
     routes: list[BaseRoute] = field(default_factory=list)
+    accounts: Accounts | None = None
 
 
 def build_service(lotse: Lotse) -> Service:
@@ -65,6 +70,11 @@ def build_service(lotse: Lotse) -> Service:
     service = Service(lotse, pipeline, telegram)
     service.routes = webchat_routes(pipeline, lotse.catalogs, lotse.content)
     service.routes.append(Route("/healthz", _health(service)))
+    service.accounts = Accounts(lotse.database)
+    service.routes.extend(console_routes(service.accounts))
+    service.routes.append(
+        Mount("/static/console", StaticFiles(directory=str(CONSOLE_STATIC)), name="console-static")
+    )
     if telegram is not None:
         service.telegram_mode = "webhook" if settings.telegram_webhook_url else "polling"
         if service.telegram_mode == "webhook":

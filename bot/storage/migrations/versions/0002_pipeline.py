@@ -30,7 +30,6 @@ def upgrade() -> None:
         sa.Column("attempts", sa.Integer, nullable=False, server_default="0"),
         sa.Column("lease_until", sa.DateTime(timezone=True)),
         sa.Column("claim", sa.String(32)),
-    sa.Column("claim", sa.String(32)),  # fencing token of the current lease
         sa.Column("error", sa.String(200)),
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("done_at", sa.DateTime(timezone=True)),
@@ -50,7 +49,6 @@ def upgrade() -> None:
         sa.Column("next_attempt_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("lease_until", sa.DateTime(timezone=True)),
         sa.Column("claim", sa.String(32)),
-    sa.Column("claim", sa.String(32)),  # fencing token of the current lease
         sa.Column("error", sa.String(200)),
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("sent_at", sa.DateTime(timezone=True)),

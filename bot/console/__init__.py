@@ -1,0 +1,1 @@
+"""The caseworker console: staff accounts, login and (later) the handover queue."""

@@ -1,0 +1,213 @@
+"""The console's web pages: login, logout and the start page (Starlette, server-rendered).
+
+Every state-changing request is a POST that carries the session's CSRF token in a hidden field
+(or the `X-CSRF-Token` header); the login form, which has no session yet, carries an HMAC of a
+random nonce that sits in its own cookie (a signed double submit), so a foreign site cannot log a
+caseworker into an account of its choosing. Cookies are HttpOnly and SameSite=Strict, and every
+console page forbids framing, caching and foreign scripts.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import hmac
+import secrets
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from urllib.parse import parse_qs
+
+from starlette.requests import Request
+from starlette.responses import RedirectResponse, Response
+from starlette.routing import BaseRoute, Route
+from starlette.templating import Jinja2Templates
+
+from bot.console.accounts import ROLES, Accounts, Session
+from bot.console.errors import LoginFailed
+
+HERE = Path(__file__).resolve().parent
+TEMPLATES = HERE / "templates"
+STATIC = HERE / "static"
+SESSION_COOKIE = "lotse_session"
+LOGIN_COOKIE = "lotse_login"
+PREFIX = "/console"
+MAX_FORM = 16 * 1024
+SECURITY_HEADERS = {
+    "Content-Security-Policy": "default-src 'self'; frame-ancestors 'none'; form-action 'self'",
+    "X-Frame-Options": "DENY",
+    "Referrer-Policy": "no-referrer",
+    "X-Content-Type-Options": "nosniff",
+    "Cache-Control": "no-store",
+}
+ROLE_NAMES = {
+    "caseworker": "Fallbearbeitung",
+    "lead": "Teamleitung",
+    "editor": "Redaktion",
+    "admin": "Verwaltung",
+}
+
+Handler = Callable[[Request, Session], Awaitable[Response]]
+Endpoint = Callable[[Request], Awaitable[Response]]
+
+
+def _secure(response: Response) -> Response:
+    response.headers.update(SECURITY_HEADERS)
+    return response
+
+
+def _https(request: Request) -> bool:
+    forwarded = request.headers.get("x-forwarded-proto", "").split(",")[0].strip().lower()
+    return request.url.scheme == "https" or forwarded == "https"
+
+
+def _set_cookie(request: Request, response: Response, name: str, value: str, path: str, max_age: int) -> None:
+    response.set_cookie(
+        name, value, max_age=max_age, path=path, secure=_https(request), httponly=True, samesite="strict"
+    )
+
+
+async def _form(request: Request) -> dict[str, str]:
+    """The urlencoded form of a POST, read once and kept on the request.
+
+    Parsed here rather than with `request.form()`: the console needs no file uploads, and this
+    spares a multipart dependency.
+    """
+    cached: dict[str, str] | None = getattr(request.state, "console_form", None)
+    if cached is not None:
+        return cached
+    body = b""
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > MAX_FORM:
+            break
+    form: dict[str, str] = {}
+    if len(body) <= MAX_FORM:
+        parsed = parse_qs(body.decode("utf-8", "replace"), keep_blank_values=True, max_num_fields=50)
+        form = {key: values[0] for key, values in parsed.items()}
+    request.state.console_form = form
+    return form
+
+
+def _forbidden(templates: Jinja2Templates, request: Request, message: str) -> Response:
+    return _secure(
+        templates.TemplateResponse(
+            request, "error.html", {"message": message, "session": None}, status_code=403
+        )
+    )
+
+
+def console_routes(accounts: Accounts, *, secret: bytes | None = None) -> list[BaseRoute]:
+    """The console's routes under `/console`; `secret` keys the login form's CSRF token.
+
+    Without a secret a random one per process is used: a login form opened before a restart then
+    has to be reloaded, which is harmless.
+    """
+    templates = Jinja2Templates(directory=str(TEMPLATES))
+    key = secret or secrets.token_bytes(32)
+
+    def login_token(nonce: str) -> str:
+        return hmac.new(key, nonce.encode("utf-8"), hashlib.sha256).hexdigest()
+
+    def require(*roles: str) -> Callable[[Handler], Endpoint]:
+        """Guard a page: a live session with one of `roles`, and on POST a valid CSRF token.
+
+        Without a session the browser is sent to the login page; with the wrong role or a missing
+        or wrong CSRF token the answer is 403.
+        """
+        allowed = frozenset(roles or ROLES)
+
+        def wrap(handler: Handler) -> Endpoint:
+            @functools.wraps(handler)
+            async def endpoint(request: Request) -> Response:
+                session = await accounts.session(request.cookies.get(SESSION_COOKIE))
+                if session is None:
+                    return _secure(RedirectResponse(f"{PREFIX}/login", status_code=303))
+                if request.method == "POST":
+                    sent = request.headers.get("x-csrf-token") or (await _form(request)).get("csrf", "")
+                    if not hmac.compare_digest(sent.encode("utf-8"), session.csrf_token.encode("utf-8")):
+                        return _forbidden(
+                            templates, request, "Die Anfrage war ungültig. Bitte laden Sie die Seite neu."
+                        )
+                if session.staff.role not in allowed:
+                    return _forbidden(templates, request, "Für diese Seite fehlt Ihnen die Berechtigung.")
+                return _secure(await handler(request, session))
+
+            return endpoint
+
+        return wrap
+
+    def login_page(
+        request: Request, error: str | None = None, username: str = "", status: int = 200
+    ) -> Response:
+        nonce = secrets.token_urlsafe(32)
+        response = templates.TemplateResponse(
+            request,
+            "login.html",
+            {"csrf": login_token(nonce), "error": error, "username": username, "session": None},
+            status_code=status,
+        )
+        _set_cookie(request, response, LOGIN_COOKIE, nonce, f"{PREFIX}/login", 3600)
+        return _secure(response)
+
+    async def login(request: Request) -> Response:
+        if request.method == "GET":
+            if await accounts.session(request.cookies.get(SESSION_COOKIE)) is not None:
+                return _secure(RedirectResponse(f"{PREFIX}/", status_code=303))
+            return login_page(request)
+        form = await _form(request)
+        nonce = request.cookies.get(LOGIN_COOKIE, "")
+        if not nonce or not hmac.compare_digest(login_token(nonce), form.get("csrf", "")):
+            return _forbidden(
+                templates, request, "Das Anmeldeformular ist abgelaufen. Bitte laden Sie die Seite neu."
+            )
+        username = form.get("username", "")[:64]
+        try:
+            account = await accounts.authenticate(username, form.get("password", ""))
+        except LoginFailed:
+            # one message for wrong password, unknown user, disabled and locked: no hint which usernames exist
+            return login_page(
+                request,
+                "Anmeldung fehlgeschlagen. Bitte prüfen Sie Benutzername und Passwort. "
+                "Nach fünf Fehlversuchen wird das Konto für 15 Minuten gesperrt.",
+                username,
+                401,
+            )
+        old = request.cookies.get(SESSION_COOKIE)
+        if old:
+            await accounts.end_session(old)  # a fresh token at every login: no session fixation
+        token, _session = await accounts.create_session(account.id)
+        response = RedirectResponse(f"{PREFIX}/", status_code=303)
+        _set_cookie(
+            request, response, SESSION_COOKIE, token, PREFIX, int(accounts.session_lifetime.total_seconds())
+        )
+        response.delete_cookie(LOGIN_COOKIE, path=f"{PREFIX}/login")
+        return _secure(response)
+
+    @require(*ROLES)
+    async def logout(request: Request, _session: Session) -> Response:
+        token = request.cookies.get(SESSION_COOKIE)
+        if token:
+            await accounts.end_session(token)
+        response = RedirectResponse(f"{PREFIX}/login", status_code=303)
+        response.delete_cookie(
+            SESSION_COOKIE, path=PREFIX, secure=_https(request), httponly=True, samesite="strict"
+        )
+        return response
+
+    @require(*ROLES)
+    async def start(request: Request, session: Session) -> Response:
+        return templates.TemplateResponse(
+            request, "start.html", {"session": session, "role_name": ROLE_NAMES[session.staff.role]}
+        )
+
+    async def bare(_request: Request) -> Response:
+        return _secure(RedirectResponse(f"{PREFIX}/", status_code=307))
+
+    templates.env.globals["role_names"] = ROLE_NAMES
+    routes: list[BaseRoute] = [
+        Route(PREFIX, bare),
+        Route(f"{PREFIX}/", start, methods=["GET"]),
+        Route(f"{PREFIX}/login", login, methods=["GET", "POST"]),
+        Route(f"{PREFIX}/logout", logout, methods=["POST"]),
+    ]
+    return routes
