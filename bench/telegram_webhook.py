@@ -446,6 +446,7 @@ class PhaseResult:
     cpu: dict[str, float] = field(default_factory=dict)
     stages: dict[str, list[float]] = field(default_factory=dict)  # ms, sorted
     calls: dict[str, int] = field(default_factory=dict)  # successful Bot API calls by method
+    rejections: dict[str, int] = field(default_factory=dict)  # webhook POSTs not answered 200, by cause
 
     @property
     def rate(self) -> float:
@@ -469,18 +470,26 @@ class Poster:
 
     def __init__(self, clients: Sequence[httpx.AsyncClient], url: str) -> None:
         self.clients, self.url = clients, url
-        self.rejected = 0
+        self.failures: Counter[str] = Counter()  # why a POST was not answered 200: status or error
         self.durations: list[float] = []  # ms from POST to its 200
+
+    @property
+    def rejected(self) -> int:
+        return sum(self.failures.values())
 
     async def post(self, body: bytes, user: int) -> bool:
         client = self.clients[user % len(self.clients)]
         for _ in range(6):
             started = time.monotonic()
-            with contextlib.suppress(httpx.TransportError):
-                if (await client.post(self.url, content=body, headers=HEADERS)).status_code == 200:
+            try:
+                status = (await client.post(self.url, content=body, headers=HEADERS)).status_code
+            except httpx.TransportError as exc:
+                self.failures[type(exc).__name__] += 1
+            else:
+                if status == 200:
                     self.durations.append((time.monotonic() - started) * 1000)
                     return True
-            self.rejected += 1
+                self.failures[f"HTTP {status}"] += 1
             await asyncio.sleep(0.2)
         return False
 
@@ -600,6 +609,7 @@ async def phase(
         lost=sum(max(0, expected[u] - received[u]) for u in users),
         duplicated=sum(max(0, received[u] - expected[u]) for u in users),
         rejected=poster.rejected,
+        rejections=dict(poster.failures),
         timeouts=timeouts,
         silent=silent,
         cpu=cpu_percent(before, after),
@@ -942,6 +952,9 @@ def print_phase(number: int, r: PhaseResult) -> None:
     )
     per_update = ", ".join(f"{method} {n / r.updates:.2f}" for method, n in sorted(r.calls.items()))
     print(f"      Bot API calls per update: {per_update}", flush=True)
+    if r.rejections:
+        causes = ", ".join(f"{cause} x{n}" for cause, n in sorted(r.rejections.items()))
+        print(f"      webhook POSTs retried: {causes}", flush=True)
     for stage, values in r.stages.items():
         print(
             f"      {stage}: p50 {percentile(values, 0.5):.0f}, p99 {percentile(values, 0.99):.0f} ms",
