@@ -118,7 +118,7 @@ class Script:
 
 
 def questions(rng: random.Random) -> dict[str, list[str]]:
-    """Training examples per language, without EXCLUDED_INTENTS (answers that depend on the clock)."""
+    """Training examples per language, without EXCLUDED_INTENTS."""
     return sample_texts(rng, EXCLUDED_INTENTS)
 
 
@@ -425,7 +425,7 @@ def cpu_percent(before: CpuSample, after: CpuSample) -> dict[str, float]:
     wall = max(after.at - before.at, 1e-9)
     names = ("server", "server_loop", "generator", "fake", "bench", "machine")
     shares = {name: 100 * (getattr(after, name) - getattr(before, name)) / wall for name in names}
-    shares["others"] = shares["machine"] - shares["server"] - shares["bench"]
+    shares["others"] = max(0.0, shares["machine"] - shares["server"] - shares["bench"])
     return shares
 
 
@@ -624,7 +624,7 @@ async def pipeline_stages(database_url: str, users: Sequence[int]) -> dict[str, 
     """Where an update spends its time inside the server, from the inbox and outbox rows (ms, sorted).
 
     `done_at` of an inbox row and `created_at` of its replies are the moment the engine's turn began
-    (after the claim and the typing indicator); `sent_at` is when the sender got Telegram's answer.
+    (after the claim); `sent_at` is when the sender got Telegram's answer.
     """
     chats = [str(u) for u in users]
     database = create_engine(database_url)
