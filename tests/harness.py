@@ -3,18 +3,28 @@
 from __future__ import annotations
 
 import asyncio
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from pathlib import Path
 
 import uvicorn
 
 from bot.app import build
 from bot.config import Settings
 from bot.engine.understanding import Understanding
+from bot.errors import LotseError
 from bot.web.server import Service, build_service, create_app
 
 WEBHOOK_SECRET = "test-webhook-secret_0123456789"
+ROOT = Path(__file__).resolve().parent.parent
 
 
 @dataclass
@@ -60,3 +70,62 @@ def telegram_settings(
         telegram_chat_interval=chat_interval,
         typing_after=typing_after,  # always, so that tests see the indicator
     )
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+class ServeProcess:
+    """`lotse serve` as a child process, which a test may kill and start again."""
+
+    def __init__(self, env: dict[str, str], port: int, log_path: Path, startup: float = 120.0) -> None:
+        self.env, self.port, self.log_path, self.startup = env, port, log_path, startup
+        self.base_url = f"http://127.0.0.1:{port}"
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        """Start and wait for /healthz (loading the NLU model takes a while)."""
+        with self.log_path.open("ab") as log:
+            self.process = subprocess.Popen(
+                [sys.executable, "-m", "bot.cli", "serve", "--host", "127.0.0.1", "--port", str(self.port)],
+                cwd=ROOT,
+                env=self.env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )
+        deadline = time.monotonic() + self.startup
+        while True:
+            if self.process.poll() is not None:
+                raise LotseError(f"lotse serve exited with {self.process.returncode}:\n{self.log_tail()}")
+            try:
+                with urllib.request.urlopen(f"{self.base_url}/healthz", timeout=2) as response:
+                    if response.status == 200:
+                        return
+            except OSError:  # URLError is one
+                pass
+            if time.monotonic() > deadline:
+                raise LotseError(f"/healthz did not answer 200 within {self.startup} s:\n{self.log_tail()}")
+            time.sleep(0.2)
+
+    def kill(self) -> None:
+        assert self.process is not None
+        os.kill(self.process.pid, signal.SIGKILL)
+        self.process.wait()
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(timeout=10)
+
+    def log_tail(self, lines: int = 40) -> str:
+        try:
+            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
+        except OSError:
+            return "(no server log)"

@@ -16,10 +16,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import signal
-import socket
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -33,20 +29,12 @@ from bot.app import build
 from bot.channels.telegram.convert import to_inbound
 from bot.config import Settings
 from bot.engine.understanding import Understanding
-from bot.errors import LotseError
 from tests.fakes.telegram import FakeBotApi
 from tests.fakes.telegram_updates import Updates
-from tests.harness import WEBHOOK_SECRET
+from tests.harness import WEBHOOK_SECRET, ServeProcess, free_port
 
-ROOT = Path(__file__).resolve().parent.parent
 USERS = 30
 HEADERS = {"X-Telegram-Bot-Api-Secret-Token": WEBHOOK_SECRET}
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def script(updates: Updates, user: int, language: str) -> list[dict[str, Any]]:
@@ -87,48 +75,6 @@ async def expected_replies(
         await lotse.close()
 
 
-class Server:
-    """`lotse serve` as a child process, killed and started again by the test."""
-
-    def __init__(self, env: dict[str, str], port: int) -> None:
-        self.env, self.port = env, port
-        self.process: subprocess.Popen[bytes] | None = None
-
-    async def start(self) -> None:
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "bot.cli", "serve", "--port", str(self.port)],
-            cwd=ROOT,
-            env=self.env,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        deadline = time.monotonic() + 120
-        async with httpx.AsyncClient() as client:
-            while time.monotonic() < deadline:
-                if self.process.poll() is not None:
-                    raise LotseError(f"lotse serve exited with {self.process.returncode}")
-                try:
-                    if (await client.get(f"http://127.0.0.1:{self.port}/healthz")).status_code == 200:
-                        return
-                except httpx.TransportError:
-                    pass
-                await asyncio.sleep(0.2)
-        raise LotseError("lotse serve did not become healthy")
-
-    def kill(self) -> None:
-        assert self.process is not None
-        os.kill(self.process.pid, signal.SIGKILL)
-        self.process.wait()
-
-    def stop(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-
-
 @pytest.fixture
 def fake() -> Iterator[FakeBotApi]:
     with FakeBotApi() as api:
@@ -156,12 +102,12 @@ async def test_killed_mid_burst_every_message_is_answered_exactly_once(
         "TELEGRAM_CHAT_INTERVAL": "0",
         "LOTSE_LEASE_SECONDS": "3",
     }
-    server = Server(env, port)
+    server = ServeProcess(env, port, tmp_path / "server.log")
     url = f"http://127.0.0.1:{port}/telegram/webhook"
     acknowledged: dict[int, int] = dict.fromkeys(scripts, 0)  # per user: updates acknowledged so far
     total = sum(len(s) for s in scripts.values())
     try:
-        await server.start()
+        server.start()
         fake.fail_for(3600, 502, method="sendMessage")  # an outage at Telegram while we crash
 
         async def post_user(client: httpx.AsyncClient, user: int) -> None:
@@ -183,7 +129,7 @@ async def test_killed_mid_burst_every_message_is_answered_exactly_once(
         assert 0 < sum(acknowledged.values()) < total  # the kill really came in the middle
 
         redelivered = [s[acknowledged[u] - 1] for u, s in scripts.items() if acknowledged[u]]
-        await server.start()
+        server.start()
         fake.heal()
         async with httpx.AsyncClient(timeout=10) as client:
             for data in redelivered[::3]:  # Telegram delivering an acknowledged update again

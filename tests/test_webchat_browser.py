@@ -11,13 +11,8 @@ from __future__ import annotations
 
 import os
 import re
-import socket
-import subprocess
-import sys
 import tempfile
 import time
-import urllib.error
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -25,6 +20,8 @@ from typing import Any
 import pytest
 
 from bot.engine.understanding import Understanding
+from bot.errors import LotseError
+from tests.harness import ServeProcess, free_port
 
 pytestmark = pytest.mark.model
 
@@ -60,19 +57,6 @@ def chromium() -> Path:
     return CHROMIUM
 
 
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def _tail(path: Path, lines: int = 40) -> str:
-    try:
-        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
-    except OSError:
-        return "(no server log)"
-
-
 @pytest.fixture(scope="module")
 def server(
     chromium: Path, understanding: Understanding, tmp_path_factory: pytest.TempPathFactory
@@ -81,7 +65,7 @@ def server(
     # `understanding` is requested so that models/nlu.tar.gz is trained (once per run) before the server loads it.
     del understanding
     tmp = tmp_path_factory.mktemp("webchat")
-    port = _free_port()
+    port = free_port()
     env = dict(os.environ)
     env.pop("TELEGRAM_TOKEN", None)
     env.update(
@@ -89,43 +73,15 @@ def server(
         LOTSE_VAR_DIR=str(tmp),
         PYTHONUNBUFFERED="1",
     )
-    log_path = tmp / "server.log"
-    with log_path.open("wb") as log:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "bot.cli", "serve", "--host", "127.0.0.1", "--port", str(port)],
-            cwd=ROOT,
-            env=env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
-    base = f"http://127.0.0.1:{port}"
+    server = ServeProcess(env, port, tmp / "server.log", startup=STARTUP_S)
     try:
-        deadline = time.monotonic() + STARTUP_S
-        while True:
-            if process.poll() is not None:
-                pytest.fail(
-                    f"lotse serve exited with {process.returncode} before answering /healthz:\n{_tail(log_path)}",
-                    pytrace=False,
-                )
-            try:
-                with urllib.request.urlopen(f"{base}/healthz", timeout=2) as response:
-                    if response.status == 200:
-                        break
-            except (urllib.error.URLError, OSError):
-                pass
-            if time.monotonic() > deadline:
-                pytest.fail(
-                    f"/healthz did not answer 200 within {STARTUP_S} s:\n{_tail(log_path)}", pytrace=False
-                )
-            time.sleep(0.5)
-        yield base
-    finally:
-        process.terminate()
         try:
-            process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout=10)
+            server.start()
+        except LotseError as exc:
+            pytest.fail(str(exc), pytrace=False)
+        yield server.base_url
+    finally:
+        server.stop()
 
 
 @pytest.fixture(scope="module")

@@ -12,6 +12,11 @@ class Language:
     babel_locale: str
     rtl: bool = False
 
+    @property
+    def dir(self) -> str:
+        """The HTML `dir` value for text in this language."""
+        return "rtl" if self.rtl else "ltr"
+
 
 LANGUAGES: dict[str, Language] = {
     "de": Language("de", "Deutsch", "de_DE"),

@@ -16,12 +16,13 @@ import asyncio
 import datetime as dt
 import logging
 import random
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from functools import partial
 
 from bot.channels.text import split_text
-from bot.pipeline.bell import Bell, wait
+from bot.pipeline.bell import Bell
 from bot.pipeline.channel import Channel, Limits
+from bot.pipeline.claims import ClaimLoop
 from bot.pipeline.errors import RetryLater, Undeliverable
 from bot.pipeline.limits import RateLimiter
 from bot.storage.deliveries import Deliveries, OutboxItem
@@ -32,7 +33,7 @@ MAX_ATTEMPTS = 30  # with backoff capped at a minute: about half an hour of outa
 MAX_BACKOFF = 60.0
 
 
-class OutboxSender:
+class OutboxSender(ClaimLoop[OutboxItem]):
     def __init__(
         self,
         deliveries: Deliveries,
@@ -43,53 +44,23 @@ class OutboxSender:
         concurrency: int = 16,
         poll_interval: float = 0.5,
     ) -> None:
+        super().__init__(bell, ("outbox", channel.name), concurrency, poll_interval)
         self.deliveries = deliveries
         self.channel = channel
         self.limits = limits
         self.limiter = RateLimiter(limits.per_second, limits.per_chat_interval)
-        self.bell = bell
         self.clock = clock
-        self.concurrency = concurrency
-        self.poll_interval = poll_interval
-        self._tasks: dict[asyncio.Task[None], int] = {}  # delivery in progress -> its outbox row
 
-    async def run(self) -> None:
-        key = ("outbox", self.channel.name)
-        while True:
-            with self.bell.listen(key) as rung:
-                free = self.concurrency - len(self._tasks)
-                items: list[OutboxItem] = []
-                if free > 0:
-                    try:
-                        items = await self.deliveries.claim_outbox(
-                            self.channel.name,
-                            self.clock(),
-                            free,
-                            ready=self.limiter.chat_ready,
-                            busy=list(self._tasks.values()),
-                        )
-                    except Exception:
-                        log.exception("claiming outbox rows failed")
-                        await asyncio.sleep(self.poll_interval)
-                        continue
-                for item in items:
-                    task = asyncio.create_task(self._deliver(item))
-                    self._tasks[task] = item.id
-                    task.add_done_callback(self._done)
-                if not items or len(self._tasks) >= self.concurrency:
-                    held = self.limiter.next_ready_in()
-                    timeout = self.poll_interval if held is None else min(self.poll_interval, held)
-                    await wait(rung, max(timeout, 0.005))
+    async def claim(self, limit: int, busy: Sequence[int]) -> list[OutboxItem]:
+        return await self.deliveries.claim_outbox(
+            self.channel.name, self.clock(), limit, ready=self.limiter.chat_ready, busy=busy
+        )
 
-    def _done(self, task: asyncio.Task[None]) -> None:
-        self._tasks.pop(task, None)
-        self.bell.ring(("outbox", self.channel.name))
+    def idle_timeout(self) -> float:
+        held = self.limiter.next_ready_in()  # a chat held back by its limit may receive again then
+        return max(0.005, self.poll_interval if held is None else min(self.poll_interval, held))
 
-    async def drain(self) -> None:
-        if self._tasks:
-            await asyncio.wait(set(self._tasks), timeout=10)
-
-    async def _deliver(self, item: OutboxItem) -> None:
+    async def work(self, item: OutboxItem) -> None:
         parts = split_text(item.message.text, self.limits.max_length)
         sent = item.parts_sent
         try:

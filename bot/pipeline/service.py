@@ -5,8 +5,8 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import logging
-from collections.abc import Callable, Coroutine, Iterable
-from typing import Any
+from collections.abc import Awaitable, Callable, Coroutine, Iterable
+from typing import Any, TypeVar
 
 from bot.engine.engine import Engine, utcnow
 from bot.engine.messages import Inbound
@@ -17,6 +17,7 @@ from bot.pipeline.worker import InboxWorker
 from bot.storage.deliveries import Accepted, Deliveries, OutboxItem
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 
 class Pipeline:
@@ -68,25 +69,24 @@ class Pipeline:
 
     async def wait_processed(self, channel: str, chat_id: str, inbox_id: int, timeout: float) -> bool:
         """Wait until an accepted message has been answered (web chat's synchronous mode)."""
-        deadline = asyncio.get_running_loop().time() + timeout
-        while True:
-            with self.bell.listen(("chat", channel, chat_id)) as rung:
-                if await self.deliveries.inbox_done(inbox_id):
-                    return True
-                left = deadline - asyncio.get_running_loop().time()
-                if left <= 0:
-                    return False
-                await wait(rung, min(left, 1.0))
+        return await self._watch(channel, chat_id, lambda: self.deliveries.inbox_done(inbox_id), timeout)
 
     async def messages_for(self, channel: str, chat_id: str, after: int, timeout: float) -> list[OutboxItem]:
         """Long poll for a pull channel: messages after `after`, waiting up to `timeout` for one."""
-        deadline = asyncio.get_running_loop().time() + timeout
+        return await self._watch(
+            channel, chat_id, lambda: self.deliveries.fetch(channel, chat_id, after, self.clock()), timeout
+        )
+
+    async def _watch(self, channel: str, chat_id: str, look: Callable[[], Awaitable[T]], timeout: float) -> T:
+        """Look until the answer is truthy or time is up; a turn in this chat rings to look again."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
         while True:
             with self.bell.listen(("chat", channel, chat_id)) as rung:
-                items = await self.deliveries.fetch(channel, chat_id, after, self.clock())
-                left = deadline - asyncio.get_running_loop().time()
-                if items or left <= 0:
-                    return items
+                found = await look()
+                left = deadline - loop.time()
+                if found or left <= 0:
+                    return found
                 await wait(rung, min(left, 1.0))
 
 

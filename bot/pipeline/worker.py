@@ -11,11 +11,12 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import logging
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 
 from bot.engine.engine import Engine
-from bot.pipeline.bell import Bell, wait
+from bot.pipeline.bell import Bell
 from bot.pipeline.channel import Channel
+from bot.pipeline.claims import ClaimLoop
 from bot.storage.deliveries import Deliveries, InboxItem
 from bot.storage.errors import ClaimLost
 
@@ -24,7 +25,7 @@ log = logging.getLogger(__name__)
 MAX_ATTEMPTS = 5
 
 
-class InboxWorker:
+class InboxWorker(ClaimLoop[InboxItem]):
     def __init__(
         self,
         deliveries: Deliveries,
@@ -36,47 +37,17 @@ class InboxWorker:
         poll_interval: float = 1.0,
         typing_after: float = 0.3,
     ) -> None:
+        super().__init__(bell, "inbox", concurrency, poll_interval)
         self.deliveries = deliveries
         self.engine = engine
         self.channels = channels
-        self.bell = bell
         self.clock = clock
-        self.concurrency = concurrency
-        self.poll_interval = poll_interval
         self.typing_after = typing_after  # most answers take milliseconds: no indicator for those
-        self._tasks: dict[asyncio.Task[None], int] = {}  # turn in progress -> its inbox row
 
-    async def run(self) -> None:
-        while True:
-            with self.bell.listen("inbox") as rung:
-                free = self.concurrency - len(self._tasks)
-                items: list[InboxItem] = []
-                if free > 0:
-                    try:
-                        items = await self.deliveries.claim_inbox(
-                            free, self.clock(), busy=list(self._tasks.values())
-                        )
-                    except Exception:  # the database is away: keep trying, lose nothing
-                        log.exception("claiming inbox rows failed")
-                        await asyncio.sleep(self.poll_interval)
-                        continue
-                for item in items:
-                    task = asyncio.create_task(self._process(item))
-                    self._tasks[task] = item.id
-                    task.add_done_callback(self._done)
-                if not items or len(self._tasks) >= self.concurrency:
-                    await wait(rung, self.poll_interval)
+    async def claim(self, limit: int, busy: Sequence[int]) -> list[InboxItem]:
+        return await self.deliveries.claim_inbox(limit, self.clock(), busy=busy)
 
-    def _done(self, task: asyncio.Task[None]) -> None:
-        self._tasks.pop(task, None)
-        self.bell.ring("inbox")  # a slot is free, and the chat's next message may now be claimable
-
-    async def drain(self) -> None:
-        """Let the turns in progress finish (used on shutdown)."""
-        if self._tasks:
-            await asyncio.wait(set(self._tasks), timeout=10)
-
-    async def _process(self, item: InboxItem) -> None:
+    async def work(self, item: InboxItem) -> None:
         inbound = item.inbound
         channel = self.channels.get(inbound.channel)
         # Feedback goes out while the engine works and is awaited before the answer may be sent, so it

@@ -18,7 +18,7 @@ from __future__ import annotations
 import datetime as dt
 import uuid
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import sqlalchemy as sa
@@ -37,11 +37,18 @@ ACTIVE_OUT = ("pending", "sending")
 
 @dataclass(frozen=True)
 class InboxItem:
-    id: int
-    inbound: Inbound
+    inbound: Inbound  # carries the row's id and the claim it is processed under
     meta: dict[str, Any]
     attempts: int
-    claim: str
+
+    @property
+    def id(self) -> int:
+        assert self.inbound.inbox_id is not None
+        return self.inbound.inbox_id
+
+    @property
+    def claim(self) -> str | None:
+        return self.inbound.inbox_claim
 
 
 @dataclass(frozen=True)
@@ -54,7 +61,6 @@ class OutboxItem:
     attempts: int
     parts_sent: int
     claim: str = ""
-    meta: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -63,15 +69,12 @@ class Accepted:
     duplicate: bool
 
 
-def outbound_body(message: Outbound, language: str, **meta: Any) -> dict[str, Any]:
-    body: dict[str, Any] = {
+def outbound_body(message: Outbound, language: str) -> dict[str, Any]:
+    return {
         "text": message.text,
         "buttons": [[b.title, b.payload] for b in message.buttons],
         "language": language,
     }
-    if meta:
-        body["meta"] = meta
-    return body
 
 
 def inbound_body(inbound: Inbound, meta: dict[str, Any]) -> dict[str, Any]:
@@ -205,13 +208,6 @@ class Deliveries:
             return {"inbox": int(inbound.scalar_one()), "outbox": int(outbound.scalar_one())}
 
     # ------------------------------------------------------------------ outbox
-    async def enqueue(
-        self, channel: str, chat_id: str, messages: Sequence[Outbound], language: str, now: dt.datetime
-    ) -> None:
-        """Queue messages that answer no inbound message (a caseworker's reply, a notice)."""
-        async with self.engine.begin() as conn:
-            await self._enqueue(conn, channel, chat_id, messages, language, now)
-
     @staticmethod
     async def _enqueue(
         conn: AsyncConnection,
@@ -364,7 +360,7 @@ def _inbox_item(row: Any, claim: str) -> InboxItem:
         inbox_id=row.id,
         inbox_claim=claim,
     )
-    return InboxItem(row.id, inbound, dict(body.get("meta") or {}), row.attempts + 1, claim)
+    return InboxItem(inbound, dict(body.get("meta") or {}), row.attempts + 1)
 
 
 def _outbox_item(row: Any, claim: str = "") -> OutboxItem:
@@ -379,5 +375,4 @@ def _outbox_item(row: Any, claim: str = "") -> OutboxItem:
         attempts=row.attempts + 1,
         parts_sent=row.parts_sent,
         claim=claim,
-        meta=dict(body.get("meta") or {}),
     )

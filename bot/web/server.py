@@ -44,6 +44,7 @@ class Service:
     pipeline: Pipeline
     telegram: TelegramChannel | None = None
     telegram_mode: str = "off"  # off | polling | webhook
+    telegram_secret: str = ""  # the webhook's secret token, when Telegram uses the webhook
     routes: list[BaseRoute] = field(default_factory=list)
     accounts: Accounts | None = None
 
@@ -78,8 +79,10 @@ def build_service(lotse: Lotse) -> Service:
     if telegram is not None:
         service.telegram_mode = "webhook" if settings.telegram_webhook_url else "polling"
         if service.telegram_mode == "webhook":
-            secret = webhook_secret(settings.telegram_token, settings.telegram_webhook_secret)
-            service.routes.append(webhook_route(pipeline, telegram, secret))
+            service.telegram_secret = webhook_secret(
+                settings.telegram_token, settings.telegram_webhook_secret
+            )
+            service.routes.append(webhook_route(pipeline, telegram, service.telegram_secret))
     return service
 
 
@@ -109,8 +112,7 @@ async def start(service: Service) -> None:
         try:
             await telegram.register_commands(service.lotse.catalogs)
             if service.telegram_mode == "webhook":
-                secret = webhook_secret(settings.telegram_token, settings.telegram_webhook_secret)
-                await telegram.use_webhook(settings.telegram_webhook_url, secret)
+                await telegram.use_webhook(settings.telegram_webhook_url, service.telegram_secret)
             else:
                 await telegram.use_polling()
         except Exception as exc:  # Telegram unreachable: serve the rest, polling retries by itself

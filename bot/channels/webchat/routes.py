@@ -68,12 +68,12 @@ def webchat_routes(pipeline: Pipeline, catalogs: Catalogs, content: Content) -> 
         context = {
             "request": request,
             "lang": lang,
-            "dir": "rtl" if LANGUAGES[lang].rtl else "ltr",
+            "dir": LANGUAGES[lang].dir,
             "start": start,
             "static": "/static/webchat",
             "api": "/webchat/api",
             "languages": [
-                {"code": code, "name": language.native_name, "dir": "rtl" if language.rtl else "ltr"}
+                {"code": code, "name": language.native_name, "dir": language.dir}
                 for code, language in LANGUAGES.items()
             ],
             "strings": {key: _(text) for key, text in UI_STRINGS.items()},
@@ -158,7 +158,7 @@ def _message_json(item: OutboxItem) -> dict[str, Any]:
         "text": item.message.text,
         "buttons": [{"title": b.title, "payload": b.payload} for b in item.message.buttons],
         "language": language,
-        "dir": "rtl" if LANGUAGES[language].rtl else "ltr",
+        "dir": LANGUAGES[language].dir,
     }
 
 
