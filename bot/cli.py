@@ -242,10 +242,16 @@ async def _serve(args: argparse.Namespace) -> int:
 
     accounts = Accounts(lotse.database)
     if not await accounts.any_exist():
-        # a fresh demo start: one admin account, so the console can be tried at once
+        # a fresh demo start: an admin and a team lead, so the console can be tried at once
         password = generate_password()
         await accounts.create("admin", password, "admin", display_name="Verwaltung")
-        console_login = f"  (admin / {password}, shown once)"
+        lead_password = generate_password()
+        await accounts.create("leitung", lead_password, "lead", display_name="Demo-Teamleitung")
+        console_login = (
+            f"\n    admin / {password}  (accounts, audit log)"
+            f"\n    leitung / {lead_password}  (every team's chats)"
+            "\n    passwords shown once; more accounts: lotse staff add"
+        )
 
     def ready() -> None:
         database = lotse.database.url.render_as_string(hide_password=True)

@@ -23,6 +23,17 @@ def _float(name: str, default: float) -> float:
     return float(value) if value else default
 
 
+def _bool(name: str, default: bool) -> bool:
+    value = os.environ.get(name, "").strip().lower()
+    if not value:
+        return default
+    if value in ("1", "true", "yes", "on"):
+        return True
+    if value in ("0", "false", "no", "off"):
+        return False
+    raise ValueError(f"{name}={value!r}: expected true or false")
+
+
 @dataclass(frozen=True)
 class Settings:
     """Where Lotse finds its data and how it stores conversations."""
@@ -50,6 +61,23 @@ class Settings:
     lease_seconds: float = field(default_factory=lambda: _float("LOTSE_LEASE_SECONDS", 30.0))
     worker_concurrency: int = field(default_factory=lambda: int(_float("LOTSE_CONCURRENCY", 8)))
     typing_after: float = field(default_factory=lambda: _float("LOTSE_TYPING_AFTER", 0.3))
+    # Machine translation for the caseworker console: none, libre, google, deepl or microsoft (checked by
+    # bot.translation, which names the allowed values). LibreTranslate is the default because a district
+    # can run it itself, so refugees' messages never leave its servers.
+    translation_provider: str = field(default_factory=lambda: os.environ.get("LOTSE_TRANSLATION") or "libre")
+    translation_timeout: float = field(default_factory=lambda: _float("LOTSE_TRANSLATION_TIMEOUT", 8.0))
+    libretranslate_url: str = field(
+        default_factory=lambda: os.environ.get("LIBRETRANSLATE_URL") or "http://127.0.0.1:5000"
+    )
+    libretranslate_api_key: str = field(default_factory=lambda: os.environ.get("LIBRETRANSLATE_API_KEY", ""))
+    deepl_api_key: str = field(default_factory=lambda: os.environ.get("DEEPL_API_KEY", ""))
+    deepl_free_api: bool = field(default_factory=lambda: _bool("DEEPL_FREE_API", True))
+    microsoft_translator_key: str = field(
+        default_factory=lambda: os.environ.get("MICROSOFT_TRANSLATOR_KEY", "")
+    )
+    microsoft_translator_region: str = field(
+        default_factory=lambda: os.environ.get("MICROSOFT_TRANSLATOR_REGION", "")
+    )
 
     def resolved_database_url(self) -> str:
         """The database URL, defaulting to a SQLite file under `var/`."""

@@ -200,7 +200,7 @@ async def test_login_sets_a_strict_httponly_cookie_and_shows_the_start_page(
     start = await client.get("/console/")
     assert start.status_code == 200
     assert (
-        "Warteschlange folgt" in start.text and "Bernd Beispiel" in start.text and "Teamleitung" in start.text
+        "Willkommen, Bernd Beispiel" in start.text and "Teamleitung" in start.text
     )
 
 

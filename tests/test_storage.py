@@ -10,7 +10,7 @@ from alembic.script import ScriptDirectory
 
 from bot.engine.engine import Engine
 from bot.storage.database import alembic_config, create_engine, upgrade
-from bot.storage.tables import conversations, handover_requests, messages, metadata, users
+from bot.storage.tables import conversations, handovers, messages, metadata, users
 from tests.conftest import Chat
 
 
@@ -61,8 +61,8 @@ async def test_consenting_to_a_person_records_a_routed_request(engine: Engine) -
         state = await tx.load("test", chat.user, None)
         request = (
             await tx.conn.execute(
-                sa.select(handover_requests).where(
-                    handover_requests.c.conversation_id == state.conversation_id
+                sa.select(handovers).where(
+                    handovers.c.conversation_id == state.conversation_id
                 )
             )
         ).one()

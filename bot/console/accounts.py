@@ -29,6 +29,7 @@ from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatc
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot.console.errors import AccountLocked, InvalidAccount, LoginFailed, UnknownStaff
+from bot.storage.database import as_utc
 from bot.storage.tables import staff, staff_sessions
 
 ROLES = ("caseworker", "lead", "editor", "admin")
@@ -74,10 +75,7 @@ def _utcnow() -> dt.datetime:
 
 
 def _aware(moment: dt.datetime | None) -> dt.datetime | None:
-    """SQLite returns naive datetimes; everything Lotse stores is UTC."""
-    if moment is None or moment.tzinfo is not None:
-        return moment
-    return moment.replace(tzinfo=dt.timezone.utc)
+    return None if moment is None else as_utc(moment)
 
 
 def _staff(row: Any) -> Staff:

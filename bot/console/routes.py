@@ -15,7 +15,6 @@ import hmac
 import secrets
 from collections.abc import Awaitable, Callable
 from pathlib import Path
-from urllib.parse import parse_qs
 
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
@@ -23,7 +22,12 @@ from starlette.routing import BaseRoute, Route
 from starlette.templating import Jinja2Templates
 
 from bot.console.accounts import ROLES, Accounts, Session
+from bot.console.cases import case_routes
 from bot.console.errors import LoginFailed
+from bot.console.forms import read_form
+from bot.console.present import install as install_presentation
+from bot.console.wording import LANGUAGE_COOKIE, LANGUAGES
+from bot.handover.desk import Desk
 
 HERE = Path(__file__).resolve().parent
 TEMPLATES = HERE / "templates"
@@ -31,7 +35,6 @@ STATIC = HERE / "static"
 SESSION_COOKIE = "lotse_session"
 LOGIN_COOKIE = "lotse_login"
 PREFIX = "/console"
-MAX_FORM = 16 * 1024
 SECURITY_HEADERS = {
     "Content-Security-Policy": "default-src 'self'; frame-ancestors 'none'; form-action 'self'",
     "X-Frame-Options": "DENY",
@@ -66,28 +69,6 @@ def _set_cookie(request: Request, response: Response, name: str, value: str, pat
     )
 
 
-async def _form(request: Request) -> dict[str, str]:
-    """The urlencoded form of a POST, read once and kept on the request.
-
-    Parsed here rather than with `request.form()`: the console needs no file uploads, and this
-    spares a multipart dependency.
-    """
-    cached: dict[str, str] | None = getattr(request.state, "console_form", None)
-    if cached is not None:
-        return cached
-    body = b""
-    async for chunk in request.stream():
-        body += chunk
-        if len(body) > MAX_FORM:
-            break
-    form: dict[str, str] = {}
-    if len(body) <= MAX_FORM:
-        parsed = parse_qs(body.decode("utf-8", "replace"), keep_blank_values=True, max_num_fields=50)
-        form = {key: values[0] for key, values in parsed.items()}
-    request.state.console_form = form
-    return form
-
-
 def _forbidden(templates: Jinja2Templates, request: Request, message: str) -> Response:
     return _secure(
         templates.TemplateResponse(
@@ -96,13 +77,16 @@ def _forbidden(templates: Jinja2Templates, request: Request, message: str) -> Re
     )
 
 
-def console_routes(accounts: Accounts, *, secret: bytes | None = None) -> list[BaseRoute]:
+def console_routes(
+    accounts: Accounts, desk: Desk | None = None, *, secret: bytes | None = None
+) -> list[BaseRoute]:
     """The console's routes under `/console`; `secret` keys the login form's CSRF token.
 
     Without a secret a random one per process is used: a login form opened before a restart then
     has to be reloaded, which is harmless.
     """
     templates = Jinja2Templates(directory=str(TEMPLATES))
+    install_presentation(templates)
     key = secret or secrets.token_bytes(32)
 
     def login_token(nonce: str) -> str:
@@ -123,7 +107,7 @@ def console_routes(accounts: Accounts, *, secret: bytes | None = None) -> list[B
                 if session is None:
                     return _secure(RedirectResponse(f"{PREFIX}/login", status_code=303))
                 if request.method == "POST":
-                    sent = request.headers.get("x-csrf-token") or (await _form(request)).get("csrf", "")
+                    sent = request.headers.get("x-csrf-token") or (await read_form(request)).get("csrf", "")
                     if not hmac.compare_digest(sent.encode("utf-8"), session.csrf_token.encode("utf-8")):
                         return _forbidden(
                             templates, request, "Die Anfrage war ungültig. Bitte laden Sie die Seite neu."
@@ -154,7 +138,7 @@ def console_routes(accounts: Accounts, *, secret: bytes | None = None) -> list[B
             if await accounts.session(request.cookies.get(SESSION_COOKIE)) is not None:
                 return _secure(RedirectResponse(f"{PREFIX}/", status_code=303))
             return login_page(request)
-        form = await _form(request)
+        form = await read_form(request)
         nonce = request.cookies.get(LOGIN_COOKIE, "")
         if not nonce or not hmac.compare_digest(login_token(nonce), form.get("csrf", "")):
             return _forbidden(
@@ -196,9 +180,25 @@ def console_routes(accounts: Accounts, *, secret: bytes | None = None) -> list[B
 
     @require(*ROLES)
     async def start(request: Request, session: Session) -> Response:
+        """Each role's own first page: the queue for casework, the audit log for admins."""
+        if desk is not None and session.staff.role in {"caseworker", "lead"}:
+            return RedirectResponse(f"{PREFIX}/queue", status_code=303)
+        if desk is not None and session.staff.role == "admin":
+            return RedirectResponse(f"{PREFIX}/audit", status_code=303)
         return templates.TemplateResponse(
             request, "start.html", {"session": session, "role_name": ROLE_NAMES[session.staff.role]}
         )
+
+    async def language(request: Request) -> Response:
+        """Switch the console between German and English: a link that sets a cookie, nothing more."""
+        chosen = request.query_params.get("lang", "de")
+        target = request.query_params.get("next", f"{PREFIX}/")
+        if not target.startswith(f"{PREFIX}/") or "//" in target or "\\" in target:
+            target = f"{PREFIX}/"
+        response = RedirectResponse(target, status_code=303)
+        if chosen in LANGUAGES:
+            _set_cookie(request, response, LANGUAGE_COOKIE, chosen, PREFIX, 365 * 24 * 3600)
+        return _secure(response)
 
     async def bare(_request: Request) -> Response:
         return _secure(RedirectResponse(f"{PREFIX}/", status_code=307))
@@ -209,5 +209,8 @@ def console_routes(accounts: Accounts, *, secret: bytes | None = None) -> list[B
         Route(f"{PREFIX}/", start, methods=["GET"]),
         Route(f"{PREFIX}/login", login, methods=["GET", "POST"]),
         Route(f"{PREFIX}/logout", logout, methods=["POST"]),
+        Route(f"{PREFIX}/language", language, methods=["GET"]),
     ]
+    if desk is not None:
+        routes.extend(case_routes(desk, templates, require))
     return routes

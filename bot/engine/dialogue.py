@@ -17,11 +17,15 @@ from bot.engine.messages import NON_TEXT_KINDS, Button, Inbound, Outbound
 from bot.engine.normalise import digits_to_ascii, for_matching, has_words
 from bot.engine.render import Renderer
 from bot.engine.safety import SafetyHit, SafetyNet
-from bot.engine.state import PRIORITY, ConversationState, HandoverRequest
+from bot.engine.state import ConversationState, HandoverRequest
 from bot.engine.understanding import FALLBACK_INTENT, Parse
+from bot.handover import notices
+from bot.handover.priority import priority_of
+from bot.handover.sla import first_response_due
 from bot.i18n.catalogs import N_, Catalogs, Translator
 from bot.i18n.languages import LANGUAGES, SOURCE_LANGUAGE
 from bot.knowledge.content import Content
+from bot.knowledge.schema import Team
 
 CONFIDENCE_THRESHOLD = 0.3
 EMERGENCY_THRESHOLD = 0.45
@@ -105,6 +109,7 @@ class Turn:
     answer_key: str | None = None
     handover: bool = False
     handover_request: HandoverRequest | None = None
+    feedback: str | None = None  # helped | not_helped, the answer to "did the conversation help?"
     silent: bool = False
     erase: bool = False  # delete everything stored about the user instead of saving the turn
     export: bool = False  # append an export of what is stored about the user
@@ -124,8 +129,11 @@ class Dialogue:
         self._choose_language(state, inbound, detected)
         step = _Step(self, state, now)
         text = inbound.text or ""
-        if state.status == "human":
-            return step.silent_while_human()
+        if state.status != "human":
+            state.set_slot("human_acknowledged", None)  # the next handover acknowledges afresh
+        elif not _privacy_request(inbound):
+            hit = self.safety.check(text) if has_words(text) else None
+            return step.while_human(hit, parse)
         if inbound.kind == "group":
             step.group_chat()
             return step.finish()
@@ -214,8 +222,21 @@ class _Step:
             [Button(self._("Datenschutz (ganzer Text)"), "topic:privacy.full")],
         )
 
+    def while_human(self, hit: SafetyHit | None, parse: Parse) -> Turn:
+        """A caseworker owns the chat: the bot keeps quiet, except when the user is in danger.
+
+        The caseworker may be in a meeting or gone home; the emergency numbers must not wait for
+        them. The handover's priority is raised so that the console shows it first.
+        """
+        if hit is not None or (parse.intent == "emergency" and parse.confidence >= EMERGENCY_THRESHOLD):
+            self.emergency(hit, parse, offer_person=False)
+            self.state.set_slot("handover_reason", None)
+            self.queue_handover("emergency")
+            return self.turn
+        return self.silent_while_human()
+
     def silent_while_human(self) -> Turn:
-        """A caseworker owns the chat: store the message, acknowledge at most once."""
+        """Store the message for the caseworker; acknowledge at most once."""
         if not self.state.slot("human_acknowledged"):
             self.state.set_slot("human_acknowledged", True)
             self.say(
@@ -330,6 +351,7 @@ class _Step:
             "status": self.button_status,
             "service": self.button_service,
             "handover": self.button_handover,
+            "feedback": self.button_feedback,
             "cmd": self.button_command,
             "privacy": self.button_privacy,
         }
@@ -872,7 +894,7 @@ class _Step:
         self.answered("german.course")
 
     # emergency --------------------------------------------------------------
-    def emergency(self, hit: SafetyHit | None, parse: Parse) -> None:
+    def emergency(self, hit: SafetyHit | None, parse: Parse, offer_person: bool = True) -> None:
         """Answered first and at once: numbers before anything else, then the offer of a person."""
         self.turn.intent = "emergency"
         self.turn.confidence = 1.0 if hit else parse.confidence
@@ -889,6 +911,12 @@ class _Step:
             first += "\n\n" + self._("(automatische Übersetzung)")
             self.tr.unreviewed_used = False
         self.turn.messages.insert(0, Outbound(first.strip()))
+        self.answered(key)
+        if not offer_person:
+            return
+        if self.state.status == "waiting":  # a person is already asked for: make it urgent
+            self.queue_handover("emergency")
+            return
         self.state.set_slot("handover_reason", "emergency")
         self.turn.handover = True
         self.say(
@@ -896,7 +924,6 @@ class _Step:
             [Button(self._("Ja, bitte"), "handover:yes"), Button(self._("Nein, danke"), "handover:no")],
         )
         self.state.set_slot("pending", "handover")
-        self.answered(key)
 
     intent_emergency = lambda self: self.emergency(None, Parse("emergency", 1.0))  # noqa: E731
 
@@ -928,32 +955,58 @@ class _Step:
             return
         self.state.set_slot("pending", None)
         self.state.set_slot("handover_reason", None)
-        team = self.content.team_for(self.state.town)
-        self.turn.handover_request = HandoverRequest(
-            reason, PRIORITY.get(reason, 2), team.id if team else None
-        )
+        already = self.state.status in {"waiting", "human"}
+        team = self.queue_handover(reason)
         if team is None:
             self.say(self._("Ihre Anfrage ist gespeichert. Wir melden uns so bald wie möglich."))
             return
-        current = self.r.calendar.current_opening(team, self.now)
-        if current:
-            when = self._("Das Team ist gerade im Dienst und meldet sich so bald wie möglich.")
+        if already:
+            first = self._("Ihre Anfrage liegt schon bei {team}.").format(team=team.name)
         else:
-            upcoming = self.r.calendar.next_opening(team, self.now)
-            when = (
-                self._("Das Team ist gerade nicht im Dienst. Die nächste Sprechzeit beginnt {when}.").format(
-                    when=self.r.when(upcoming.start)
-                )
-                if upcoming
-                else self._("Das Team meldet sich so bald wie möglich.")
-            )
-        self.say(
-            self._("Danke. Ihre Anfrage ist an {team} weitergegeben.").format(team=team.name) + " " + when
-        )
+            first = self._("Danke. Ihre Anfrage ist an {team} weitergegeben.").format(team=team.name)
+        self.say(first + " " + notices.expected_answer(self.tr, self.r, team, self.now))
         self.answered("handover.requested", "human_handoff")
+
+    def queue_handover(self, reason: str) -> Team | None:
+        """Queue (or, when one is open, escalate) the handover to the team of the user's town."""
+        team = self.content.team_for(self.state.town) if self.state.town else None
+        priority = priority_of(reason)
+        due = first_response_due(self.r.calendar, team, self.now, priority)
+        self.turn.handover = True
+        self.turn.handover_request = HandoverRequest(reason, priority, team.id if team else None, due)
+        if self.state.status == "bot":
+            self.state.status = "waiting"
+        return team
+
+    def button_feedback(self, value: str) -> None:
+        """The answer to "did the conversation help?", asked when a caseworker closed the chat."""
+        if value not in {"helped", "not_helped"}:
+            self.unknown_button()
+            return
+        self.turn.intent = "feedback"
+        self.turn.feedback = value
+        if value == "helped":
+            self.say(
+                self._("Danke für Ihre Rückmeldung! Wobei kann ich Ihnen sonst helfen?"), self.menu_buttons()
+            )
+        else:
+            self.say(
+                self._(
+                    "Danke für Ihre Rückmeldung. Das tut mir leid. Sie können jederzeit wieder nach einer Person fragen."
+                ),
+                [self.button_for("human_handoff"), Button(self._("Themen"), "cmd:menu")],
+            )
 
     def intent_human_handoff_confirmed(self) -> None:
         self.handover_confirmed()
+
+
+def _privacy_request(inbound: Inbound) -> bool:
+    """/delete, /mydata and their buttons work even while a caseworker owns the chat."""
+    if inbound.payload:
+        return inbound.payload.startswith("privacy:")
+    name = (inbound.text or "").strip().lower().split(" ")[0].split("@")[0]
+    return name in {"/delete", "/löschen", "/mydata", "/meinedaten", "/privacy", "/datenschutz"}
 
 
 def _age_group(text: str, expecting: bool) -> str | None:

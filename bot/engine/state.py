@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -10,7 +11,9 @@ from typing import Any
 class ConversationState:
     conversation_id: int
     user_id: int
-    status: str = "bot"  # bot | human (a caseworker owns the chat)
+    status: str = (
+        "bot"  # bot | waiting (for a caseworker; the bot still answers) | human (a caseworker owns the chat)
+    )
     language: str | None = None
     language_explicit: bool = False
     town: str | None = None
@@ -30,11 +33,12 @@ class ConversationState:
 
 @dataclass(frozen=True)
 class HandoverRequest:
-    """A recorded wish for a person; routing and the console come with the handover issue."""
+    """The user agreed to hand the chat to a person: what storage needs to queue it.
+
+    When a handover is already open, storage raises its priority instead of opening a second one.
+    """
 
     reason: str  # user_request | emergency | deadline | misunderstanding
-    priority: int  # 0 emergency, 1 deadline, 2 normal
+    priority: int  # see bot.handover.priority
     team_id: str | None
-
-
-PRIORITY = {"emergency": 0, "deadline": 1, "user_request": 2, "misunderstanding": 2}
+    due_at: dt.datetime  # first-response deadline, counted in the team's office hours

@@ -18,6 +18,7 @@ class TurnRecord(Protocol):
     language: str
     messages: list[Outbound]
     handover_request: HandoverRequest | None
+    feedback: str | None
 
 
 class Transaction(Protocol):

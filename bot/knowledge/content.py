@@ -11,15 +11,18 @@ import unicodedata
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
 from bot.knowledge.errors import ContentError, ContentErrors
 from bot.knowledge.hours import Calendar
 from bot.knowledge.keys import ASYLUM_STEPS, REQUIRED_TOPICS
-from bot.knowledge.schema import EmergencyNumber, Place, Region, Team, Topic, Town
+from bot.knowledge.schema import CannedReply, EmergencyNumber, Place, Region, Team, Topic, Town
 from bot.knowledge.yamlfile import LineDict, load_yaml
+
+if TYPE_CHECKING:  # content does not depend on the catalogs; only the caller brings a translator
+    from bot.i18n.catalogs import Translator
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -32,6 +35,22 @@ class SourceString:
     text: str
     path: str
     line: int
+
+
+@dataclass(frozen=True)
+class CannedText:
+    """A canned reply as the console offers it for one chat.
+
+    `language` is the language `title` and `text` are really in: the user's, or German when the
+    catalog has no current translation, so that the console never sends German unnoticed.
+    `reviewed` is false when a translation no native speaker has checked was used.
+    """
+
+    id: str
+    title: str
+    text: str
+    language: str
+    reviewed: bool
 
 
 @dataclass
@@ -47,6 +66,7 @@ class Content:
     topics: dict[str, Topic]
     steps: list[str]
     safety: dict[str, dict[str, list[str]]]
+    canned: dict[str, CannedReply] = field(default_factory=dict)
     strings: list[SourceString] = field(default_factory=list)
     _town_index: dict[str, str] = field(default_factory=dict)
 
@@ -56,6 +76,25 @@ class Content:
 
     def topic(self, key: str) -> Topic:
         return self.topics[key]
+
+    def canned_reply(self, reply_id: str, tr: Translator) -> CannedText:
+        """A canned reply in the translator's language, for the caseworker to check and send.
+
+        Caseworkers write German and cannot judge the translation they send, so the result says
+        which language it is really in and whether the translation was reviewed, instead of falling
+        back silently. Unreviewed use is also recorded on `tr`, as `Translator.content` does for
+        topics, so the sent message can carry the usual "(automatic translation)" marker.
+        """
+        reply = self.canned[reply_id]
+        title_entry = tr.catalogs.lookup(tr.language, reply.title, f"canned:{reply.id}:title")
+        text_entry = tr.catalogs.lookup(tr.language, reply.text, f"canned:{reply.id}:text")
+        if text_entry is None:  # German asked for, or no current translation: the German source
+            return CannedText(reply.id, reply.title, reply.text, "de", reviewed=True)
+        reviewed = text_entry.reviewed and (title_entry is None or title_entry.reviewed)
+        if not reviewed:
+            tr.unreviewed_used = True
+        title = title_entry.text if title_entry else reply.title
+        return CannedText(reply.id, title, text_entry.text.strip(), tr.language, reviewed)
 
     def topic_for_intent(self, intent: str) -> Topic | None:
         for topic in self.topics.values():
@@ -320,6 +359,7 @@ def load_content(root: Path) -> Content:
             )
         )
 
+    canned = _load_canned(ld, root / "canned.yml", topics)
     safety = _load_safety(ld, root / "safety")
 
     if ld.errors or region is None:
@@ -336,6 +376,7 @@ def load_content(root: Path) -> Content:
         topics=topics,
         steps=steps,
         safety=safety,
+        canned=canned,
         strings=ld.strings,
     )
     content._town_index = _town_index(towns.values())
@@ -347,6 +388,27 @@ def _closure_notes(
 ) -> None:
     for index, closure in enumerate(item.closures):
         ld.translatable(kind, item_id, f"closure{index}", closure.note, raw, path)
+
+
+def _load_canned(ld: _Loader, path: Path, topics: dict[str, Topic]) -> dict[str, CannedReply]:
+    """The caseworkers' canned replies, in file order (the order the console offers them)."""
+    canned: dict[str, CannedReply] = {}
+    for raw in ld.file(path, "canned")[0]:
+        reply = ld.model(CannedReply, raw, path, 1)
+        if not reply:
+            continue
+        if reply.id in canned:
+            ld.errors.append(
+                ContentError(ld.rel(path), raw.line_of("id"), f"canned reply id {reply.id!r} twice")
+            )
+            continue
+        for key in reply.topics:
+            if key not in topics:
+                ld.errors.append(ContentError(ld.rel(path), raw.line_of("topics"), f"unknown topic {key!r}"))
+        canned[reply.id] = reply
+        ld.translatable("canned", reply.id, "title", reply.title, raw, path)
+        ld.translatable("canned", reply.id, "text", reply.text, raw, path)
+    return canned
 
 
 def _load_safety(ld: _Loader, folder: Path) -> dict[str, dict[str, list[str]]]:

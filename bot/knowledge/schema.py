@@ -181,3 +181,31 @@ class Topic(Sourced):
     title: str = Field(min_length=1, max_length=40)
     text: str = Field(min_length=1)
     handover: bool = False
+
+
+# Characters that only make sense as a gap to fill in ("{name}", "[Datum]", "<Adresse>").
+_PLACEHOLDER = re.compile(r"[{}\[\]<>]|\.\.\.|…|\bXX+\b")
+
+
+class CannedReply(Sourced):
+    """A ready-made message (Textbaustein) a caseworker can send from the console.
+
+    It is sent as it stands, already translated, so it may hold no gaps for the caseworker to
+    fill: a gap left open would reach a refugee in a language the caseworker cannot read.
+    """
+
+    id: str = Field(regex=r"^[a-z0-9]+([-_][a-z0-9]+)*$")
+    title: str = Field(min_length=1, max_length=40)
+    text: str = Field(min_length=1)
+    topics: list[str] = Field(default_factory=list)
+
+    @validator("title", "text")
+    def _no_gaps(cls, value: str) -> str:
+        # A chat message has no trailing newline; stripping here keeps the catalogs' msgid clean too.
+        value = value.strip()
+        if not value:
+            raise ValueError("must not be empty")
+        gap = _PLACEHOLDER.search(value)
+        if gap:
+            raise ValueError(f"{gap.group()!r} looks like a placeholder; canned replies are sent as they are")
+        return value

@@ -54,6 +54,11 @@ class Pipeline:
             self.bell.ring("inbox")
         return accepted
 
+    def notify(self, channel: str, chat_id: str) -> None:
+        """Something was queued for this chat outside a turn (a caseworker wrote): deliver it now."""
+        self.bell.ring(("outbox", channel))
+        self.bell.ring(("chat", channel, chat_id))
+
     def start(self, *extra: Coroutine[Any, Any, None]) -> None:
         """Run the worker, one sender per push channel, and `extra` loops (e.g. long polling)."""
         loops = [self.worker.run(), *(sender.run() for sender in self.senders), *extra]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +16,11 @@ from bot.storage.errors import StorageError
 
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 READ_ONLY = "lotse_read_only"
+
+
+def as_utc(moment: dt.datetime) -> dt.datetime:
+    """SQLite returns naive datetimes; everything Lotse stores is UTC."""
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=dt.timezone.utc)
 
 
 def reader(engine: AsyncEngine) -> AsyncEngine:

@@ -98,6 +98,31 @@ async def erase_deliveries(conn: AsyncConnection, channel: str, chat_id: str) ->
     await conn.execute(sa.delete(outbox).where(outbox.c.channel == channel, outbox.c.chat_id == chat_id))
 
 
+async def enqueue(
+    conn: AsyncConnection,
+    channel: str,
+    chat_id: str,
+    messages: Sequence[Outbound],
+    language: str,
+    now: dt.datetime,
+) -> None:
+    """Queue replies in the caller's transaction, so they are sent exactly when it commits."""
+    await conn.execute(
+        sa.insert(outbox),
+        [
+            {
+                "channel": channel,
+                "chat_id": chat_id,
+                "body": outbound_body(m, language),
+                "status": "pending",
+                "next_attempt_at": now,
+                "created_at": now,
+            }
+            for m in messages
+        ],
+    )
+
+
 class Deliveries:
     """Inbox and outbox operations; each method is one short transaction."""
 
@@ -195,7 +220,7 @@ class Deliveries:
             if failed.rowcount != 1:
                 raise ClaimLost(f"inbox row {item.id} is no longer ours")
             if notice is not None:
-                await self._enqueue(conn, item.inbound.channel, item.inbound.user_id, [notice], language, now)
+                await enqueue(conn, item.inbound.channel, item.inbound.user_id, [notice], language, now)
 
     async def pending_counts(self) -> dict[str, int]:
         async with self.reader.connect() as conn:
@@ -208,30 +233,6 @@ class Deliveries:
             return {"inbox": int(inbound.scalar_one()), "outbox": int(outbound.scalar_one())}
 
     # ------------------------------------------------------------------ outbox
-    @staticmethod
-    async def _enqueue(
-        conn: AsyncConnection,
-        channel: str,
-        chat_id: str,
-        messages: Sequence[Outbound],
-        language: str,
-        now: dt.datetime,
-    ) -> None:
-        await conn.execute(
-            sa.insert(outbox),
-            [
-                {
-                    "channel": channel,
-                    "chat_id": chat_id,
-                    "body": outbound_body(m, language),
-                    "status": "pending",
-                    "next_attempt_at": now,
-                    "created_at": now,
-                }
-                for m in messages
-            ],
-        )
-
     async def claim_outbox(
         self,
         channel: str,

@@ -16,11 +16,12 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from bot.engine.messages import Inbound, Outbound
-from bot.engine.state import ConversationState
+from bot.engine.state import ConversationState, HandoverRequest
 from bot.engine.store import TurnRecord
-from bot.storage.deliveries import erase_deliveries, outbound_body
+from bot.storage.database import as_utc
+from bot.storage.deliveries import enqueue, erase_deliveries
 from bot.storage.errors import ClaimLost
-from bot.storage.tables import conversations, handover_requests, inbox, messages, outbox, users
+from bot.storage.tables import conversations, handovers, inbox, messages, users
 
 
 class SqlTransaction:
@@ -33,6 +34,8 @@ class SqlTransaction:
                 sa.select(conversations)
                 .join(users, conversations.c.user_id == users.c.id)
                 .where(users.c.channel == channel, users.c.external_id == external_id)
+                # the console changes a conversation's status too: one writer at a time per chat
+                .with_for_update(of=conversations)
             )
         ).first()
         if row is not None:
@@ -122,18 +125,62 @@ class SqlTransaction:
             .where(users.c.id == state.user_id)
             .values(language=state.language, last_seen_at=now)
         )
-        request = turn.handover_request
-        if request is not None:
+        if turn.handover_request is not None:
+            await self._queue_handover(state, inbound, turn.handover_request, now)
+        if turn.feedback is not None:
+            await self._store_feedback(state, turn.feedback)
+
+    async def _queue_handover(
+        self, state: ConversationState, inbound: Inbound, request: HandoverRequest, now: dt.datetime
+    ) -> None:
+        """Open a handover, or make the open one more urgent: a chat is in the queue once."""
+        open_one = (
             await self.conn.execute(
-                sa.insert(handover_requests).values(
+                sa.select(handovers.c.id, handovers.c.priority, handovers.c.due_at).where(
+                    handovers.c.conversation_id == state.conversation_id, handovers.c.status != "closed"
+                )
+            )
+        ).first()
+        if open_one is None:
+            await self.conn.execute(
+                sa.insert(handovers).values(
                     conversation_id=state.conversation_id,
                     reason=request.reason,
                     priority=request.priority,
                     team_id=request.team_id,
-                    status="requested",
-                    created_at=now,
+                    status="waiting",
+                    channel=inbound.channel,
+                    language=state.language or "de",
+                    town=state.town,
+                    created_at=now.astimezone(dt.timezone.utc),
+                    due_at=request.due_at,
                 )
             )
+        elif request.priority < open_one.priority:
+            await self.conn.execute(
+                sa.update(handovers)
+                .where(handovers.c.id == open_one.id)
+                .values(
+                    reason=request.reason,
+                    priority=request.priority,
+                    due_at=min(as_utc(open_one.due_at), request.due_at),
+                )
+            )
+
+    async def _store_feedback(self, state: ConversationState, feedback: str) -> None:
+        """Attach "did it help?" to the handover closed last, once."""
+        latest = (
+            sa.select(handovers.c.id)
+            .where(handovers.c.conversation_id == state.conversation_id, handovers.c.status == "closed")
+            .order_by(handovers.c.closed_at.desc())
+            .limit(1)
+            .scalar_subquery()
+        )
+        await self.conn.execute(
+            sa.update(handovers)
+            .where(handovers.c.id == latest, handovers.c.feedback.is_(None))
+            .values(feedback=feedback)
+        )
 
     async def complete(
         self,
@@ -158,20 +205,7 @@ class SqlTransaction:
         if finished.rowcount != 1:  # the lease ran out and another worker took the message over
             raise ClaimLost(f"inbox row {inbound.inbox_id} is no longer ours")
         if replies:
-            await self.conn.execute(
-                sa.insert(outbox),
-                [
-                    {
-                        "channel": channel,
-                        "chat_id": chat,
-                        "body": outbound_body(reply, language),
-                        "status": "pending",
-                        "next_attempt_at": now,
-                        "created_at": now,
-                    }
-                    for reply in replies
-                ],
-            )
+            await enqueue(self.conn, channel, chat, replies, language, now)
 
     async def erase(self, state: ConversationState) -> None:
         """Delete the user; conversations, messages and handover requests go with it (ON DELETE CASCADE)."""

@@ -64,24 +64,71 @@ messages = sa.Table(
     sa.Column("language", sa.String(8)),
     sa.Column("answer_key", sa.String(96)),
     sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+    # The console's German: a machine translation of what the user or the bot wrote, or what a
+    # caseworker wrote before it was translated (then `author_id` names them).
+    sa.Column("german", sa.Text),
+    sa.Column("german_machine", sa.Boolean),
+    sa.Column("author_id", sa.Integer),
     sa.Index("ix_messages_conversation_id_id", "conversation_id", "id"),
 )
 
-handover_requests = sa.Table(
-    "handover_requests",
+# A handover (DESIGN "Handover") exists only after the user agreed to share the chat. It is the
+# caseworkers' unit of work: routed to one team, with a priority and a first-response deadline counted
+# in the team's office hours, owned by at most one caseworker, closed when the bot takes over again.
+handovers = sa.Table(
+    "handovers",
     metadata,
     sa.Column("id", sa.Integer, primary_key=True),
     sa.Column(
         "conversation_id", sa.Integer, sa.ForeignKey("conversations.id", ondelete="CASCADE"), nullable=False
     ),
-    sa.Column(
-        "reason", sa.String(32), nullable=False
-    ),  # user_request | emergency | deadline | misunderstanding
+    sa.Column("reason", sa.String(32), nullable=False),  # user_request | emergency | deadline | ...
     sa.Column("priority", sa.Integer, nullable=False),  # 0 emergency, 1 deadline, 2 normal
     sa.Column("team_id", sa.String(64)),
-    sa.Column("status", sa.String(16), nullable=False, server_default="requested"),
+    sa.Column("status", sa.String(16), nullable=False, server_default="waiting"),  # waiting | active | closed
+    sa.Column("channel", sa.String(32), nullable=False),
+    sa.Column("language", sa.String(8), nullable=False),
+    sa.Column("town", sa.String(64)),
+    sa.Column("assignee_id", sa.Integer, sa.ForeignKey("staff.id", ondelete="SET NULL")),
     sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
-    sa.Index("ix_handover_requests_status_priority", "status", "priority"),
+    sa.Column("due_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("claimed_at", sa.DateTime(timezone=True)),
+    sa.Column("first_response_at", sa.DateTime(timezone=True)),
+    sa.Column("closed_at", sa.DateTime(timezone=True)),
+    sa.Column("closed_by", sa.Integer),  # staff id, kept without a foreign key for the statistics
+    sa.Column("seen_message_id", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("feedback", sa.String(8)),  # helped | not_helped, asked when the chat is closed
+    sa.Index("ix_handovers_status_team_id", "status", "team_id"),
+    sa.Index("ix_handovers_conversation_id", "conversation_id"),
+)
+
+# Internal notes on a handover: never sent to the user, gone with the conversation.
+handover_notes = sa.Table(
+    "handover_notes",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("handover_id", sa.Integer, sa.ForeignKey("handovers.id", ondelete="CASCADE"), nullable=False),
+    sa.Column("staff_id", sa.Integer, sa.ForeignKey("staff.id", ondelete="SET NULL")),
+    sa.Column("kind", sa.String(16), nullable=False),  # note | transfer | assign
+    sa.Column("text", sa.Text, nullable=False),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Index("ix_handover_notes_handover_id", "handover_id"),
+)
+
+# Who opened, read, wrote and closed what. No message text and no foreign keys: the record of what
+# staff did outlives an erased conversation (it then points to an id that no longer exists).
+audit_log = sa.Table(
+    "audit_log",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("staff_id", sa.Integer),
+    sa.Column("username", sa.String(64), nullable=False),
+    sa.Column("action", sa.String(32), nullable=False),
+    sa.Column("handover_id", sa.Integer),
+    sa.Column("detail", sa.String(200)),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Index("ix_audit_log_created_at", "created_at"),
+    sa.Index("ix_audit_log_handover_id", "handover_id"),
 )
 
 # The durable pipeline (DESIGN "Flow of one message"). Inbox and outbox rows are addressed by

@@ -29,9 +29,12 @@ from bot.channels.webchat.routes import webchat_routes
 from bot.console.accounts import Accounts
 from bot.console.routes import STATIC as CONSOLE_STATIC
 from bot.console.routes import console_routes
+from bot.handover.desk import Desk
 from bot.pipeline.channel import Channel, Limits
 from bot.pipeline.service import Pipeline
 from bot.storage.deliveries import Deliveries
+from bot.storage.handovers import Handovers
+from bot.translation.service import MachineTranslation
 
 log = logging.getLogger(__name__)
 
@@ -47,6 +50,7 @@ class Service:
     telegram_secret: str = ""  # the webhook's secret token, when Telegram uses the webhook
     routes: list[BaseRoute] = field(default_factory=list)
     accounts: Accounts | None = None
+    desk: Desk | None = None
 
 
 def build_service(lotse: Lotse) -> Service:
@@ -72,7 +76,14 @@ def build_service(lotse: Lotse) -> Service:
     service.routes = webchat_routes(pipeline, lotse.catalogs, lotse.content)
     service.routes.append(Route("/healthz", _health(service)))
     service.accounts = Accounts(lotse.database)
-    service.routes.extend(console_routes(service.accounts))
+    service.desk = Desk(
+        Handovers(lotse.database),
+        lotse.content,
+        lotse.catalogs,
+        MachineTranslation.from_settings(settings),
+        notify=pipeline.notify,
+    )
+    service.routes.extend(console_routes(service.accounts, service.desk))
     service.routes.append(
         Mount("/static/console", StaticFiles(directory=str(CONSOLE_STATIC)), name="console-static")
     )

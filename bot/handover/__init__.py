@@ -1,0 +1,1 @@
+"""Handing chats to people: priorities, first-response deadlines and the caseworkers' desk."""
