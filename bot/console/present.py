@@ -37,6 +37,8 @@ ACTION_NAMES = {
     "reply": "geantwortet",
     "note": "Notiz geschrieben",
     "close": "abgeschlossen",
+    "staff_add": "Konto angelegt",
+    "staff_disable": "Konto gesperrt",
 }
 
 

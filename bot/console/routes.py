@@ -26,6 +26,7 @@ from bot.console.cases import case_routes
 from bot.console.errors import LoginFailed
 from bot.console.forms import read_form
 from bot.console.present import install as install_presentation
+from bot.console.staff_pages import staff_routes
 from bot.console.wording import LANGUAGE_COOKIE, LANGUAGES
 from bot.handover.desk import Desk
 
@@ -180,11 +181,11 @@ def console_routes(
 
     @require(*ROLES)
     async def start(request: Request, session: Session) -> Response:
-        """Each role's own first page: the queue for casework, the audit log for admins."""
+        """Each role's own first page: the queue for casework, the accounts for admins."""
         if desk is not None and session.staff.role in {"caseworker", "lead"}:
             return RedirectResponse(f"{PREFIX}/queue", status_code=303)
         if desk is not None and session.staff.role == "admin":
-            return RedirectResponse(f"{PREFIX}/audit", status_code=303)
+            return RedirectResponse(f"{PREFIX}/staff", status_code=303)
         return templates.TemplateResponse(
             request, "start.html", {"session": session, "role_name": ROLE_NAMES[session.staff.role]}
         )
@@ -213,4 +214,5 @@ def console_routes(
     ]
     if desk is not None:
         routes.extend(case_routes(desk, templates, require))
+        routes.extend(staff_routes(accounts, desk, templates, require))
     return routes

@@ -88,6 +88,18 @@ ENGLISH: dict[str, str] = {
     "Übernehmen": "Take over",
     "Übersetzung ansehen": "Show translation",
     "überfällig": "overdue",
+    "Konten": "Accounts",
+    "Das Konto ist gesperrt; seine Anmeldungen sind beendet.": "The account is disabled; its sessions have ended.",
+    "Konto angelegt": "Account created",
+    "Einmaliges Passwort – jetzt weitergeben, es wird nicht wieder angezeigt": "One-time password – pass it on now, it will not be shown again",
+    "Name": "Name",
+    "Teams": "Teams",
+    "aktiv": "active",
+    "gesperrt": "disabled",
+    "Sperren": "Disable",
+    "Neues Konto": "New account",
+    "Teams (nur für Fallbearbeitung)": "Teams (caseworkers only)",
+    "Anlegen": "Create",
     # roles, priorities, reasons, states, channels, languages, audit actions
     "Fallbearbeitung": "Caseworker",
     "Teamleitung": "Team lead",
@@ -117,6 +129,7 @@ ENGLISH: dict[str, str] = {
     "weitergegeben": "transferred",
     "geantwortet": "replied",
     "Notiz geschrieben": "wrote a note",
+    "Konto gesperrt": "disabled an account",
     # notices after an action
     "Sie haben den Chat übernommen.": "You took the chat over.",
     "Der Chat ist zugewiesen.": "The chat is assigned.",
@@ -140,6 +153,7 @@ ENGLISH: dict[str, str] = {
     "Bitte schreiben Sie zuerst eine Antwort.": "Please write a reply first.",
     "Die Notiz ist leer.": "The note is empty.",
     "Bitte wählen Sie eine Kollegin oder einen Kollegen.": "Please choose a colleague.",
+    "Das eigene Konto kann man nicht sperren.": "You cannot disable your own account.",
     "Das Protokoll sehen nur Teamleitung und Verwaltung.": "Only team leads and administrators see the audit log.",
 }
 

@@ -10,7 +10,7 @@ question whether it helped; and every read and write lands in the audit log.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Protocol
 
@@ -54,6 +54,10 @@ class Translated(Protocol):
 
 class MachineTranslator(Protocol):
     async def translate(self, text: str, source: str | None, target: str) -> Translated: ...
+
+    async def translate_many(
+        self, texts: Sequence[str], source: str | None, target: str
+    ) -> Sequence[Translated | None]: ...
 
 
 @dataclass(frozen=True)
@@ -183,14 +187,13 @@ class Desk:
         missing = [line for line in lines if line.german is None and line.text.strip()]
         if language == SOURCE_LANGUAGE or not missing:
             return lines, None
-        found: dict[int, str] = {}
-        problem: str | None = None
-        for line in missing:
-            try:
-                found[line.id] = (await self.translator.translate(line.text, language, SOURCE_LANGUAGE)).text
-            except TranslationUnavailable as exc:
-                problem = f"Die maschinelle Übersetzung ist gerade nicht verfügbar ({exc}). Sie sehen den Originaltext."
-                break
+        results = await self.translator.translate_many(
+            [line.text for line in missing], language, SOURCE_LANGUAGE
+        )
+        found = {line.id: result.text for line, result in zip(missing, results) if result is not None}
+        problem = None
+        if len(found) < len(missing):
+            problem = "Die maschinelle Übersetzung ist gerade nicht verfügbar. Sie sehen den Originaltext."
         if found:
             async with self.store.transaction() as tx:
                 await tx.set_german(found)
@@ -205,7 +208,9 @@ class Desk:
         for reply in self.content.canned.values():
             shown = self.content.canned_reply(reply.id, tr)
             result.append(
-                Canned(reply.id, reply.title, reply.text, shown.text, shown.reviewed, shown.language == language)
+                Canned(
+                    reply.id, reply.title, reply.text, shown.text, shown.reviewed, shown.language == language
+                )
             )
         return result
 

@@ -51,6 +51,7 @@ class Service:
     routes: list[BaseRoute] = field(default_factory=list)
     accounts: Accounts | None = None
     desk: Desk | None = None
+    translation: MachineTranslation | None = None
 
 
 def build_service(lotse: Lotse) -> Service:
@@ -76,12 +77,9 @@ def build_service(lotse: Lotse) -> Service:
     service.routes = webchat_routes(pipeline, lotse.catalogs, lotse.content)
     service.routes.append(Route("/healthz", _health(service)))
     service.accounts = Accounts(lotse.database)
+    service.translation = MachineTranslation.from_settings(settings)
     service.desk = Desk(
-        Handovers(lotse.database),
-        lotse.content,
-        lotse.catalogs,
-        MachineTranslation.from_settings(settings),
-        notify=pipeline.notify,
+        Handovers(lotse.database), lotse.content, lotse.catalogs, service.translation, notify=pipeline.notify
     )
     service.routes.extend(console_routes(service.accounts, service.desk))
     service.routes.append(
@@ -139,6 +137,8 @@ async def start(service: Service) -> None:
 
 async def stop(service: Service) -> None:
     await service.pipeline.stop()
+    if service.translation is not None:
+        service.translation.close()
     if service.telegram is not None:
         with contextlib.suppress(Exception):
             await service.telegram.stop()
