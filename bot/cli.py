@@ -158,6 +158,7 @@ def _content_check(args: argparse.Namespace) -> int:
         "teams": len(content.teams),
         "places": len(content.places),
         "topics": len(content.topics),
+        "canned replies": len(content.canned),
     }
     print(
         json.dumps(summary)

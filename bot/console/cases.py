@@ -58,7 +58,8 @@ def case_routes(desk: Desk, templates: Jinja2Templates, require: Guard) -> list[
         draft: str = "",
     ) -> Response:
         try:
-            view: CaseView = await desk.open(session.staff, case_id)
+            first_look = request.method == "GET" and "done" not in request.query_params
+            view: CaseView = await desk.open(session.staff, case_id, log_read=first_look)
         except HandoverError as exc:
             return failure(request, session, exc)
         return templates.TemplateResponse(

@@ -151,8 +151,11 @@ class Desk:
             teams = (team,)
         return await self.store.queue(teams, closed_since=self.clock() - RECENTLY_CLOSED)
 
-    async def open(self, actor: Actor, case_id: int) -> CaseView:
-        """The conversation view; reading it is logged, and its messages count as seen."""
+    async def open(self, actor: Actor, case_id: int, log_read: bool = True) -> CaseView:
+        """The conversation view; its messages count as seen, and reading it is logged.
+
+        `log_read=False` for the page shown again right after an action, which is logged itself.
+        """
         case = await self._visible(actor, case_id)
         lines = await self.store.transcript(case.conversation_id)
         lines, problem = await self._with_german(lines, case.language)
@@ -160,7 +163,8 @@ class Desk:
         async with self.store.transaction() as tx:
             if lines and lines[-1].id > case.seen_message_id:
                 await tx.update(case, seen_message_id=lines[-1].id)
-            await tx.audit(actor.id, actor.username, "read", case.id, None, now)
+            if log_read:
+                await tx.audit(actor.id, actor.username, "read", case.id, None, now)
         return CaseView(
             case=case,
             lines=lines,
