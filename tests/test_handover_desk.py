@@ -6,6 +6,7 @@ LibreTranslate server.
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import uuid
 from collections.abc import Iterator
@@ -206,3 +207,22 @@ async def test_internal_notes_are_never_sent(engine: Engine, desk: Desk) -> None
     await desk.note(weber, case_id, "Hat einen Termin beim Anwalt am Freitag")
     assert await sent_to(engine, chat) == before
     assert (await desk.store.notes(case_id))[-1].text == "Hat einen Termin beim Anwalt am Freitag"
+
+
+async def test_two_colleagues_claiming_at_the_same_moment_get_one_owner(engine: Engine, desk: Desk) -> None:
+    chat, case_id = await arabic_handover(engine)
+    first = await staff(engine, "caseworker", ("im-stadt-reutlingen",))
+    second = await staff(engine, "caseworker", ("im-stadt-reutlingen",))
+    results = await asyncio.gather(
+        desk.claim(first, case_id),
+        desk.claim(second, case_id),
+        chat.say("هل من أحد؟"),
+        return_exceptions=True,
+    )
+    conflicts = [r for r in results[:2] if isinstance(r, CaseConflict)]
+    assert len(conflicts) == 1, results
+    assert not isinstance(results[2], BaseException), results[2]
+    case = await desk.store.get(case_id)
+    assert case is not None and case.status == "active" and case.assignee_id in {first.id, second.id}
+    taken = [text for text in await sent_to(engine, chat) if "Frau" in text]
+    assert len(taken) == 1, "the user is told once who answers"

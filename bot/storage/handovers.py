@@ -147,18 +147,25 @@ class HandoverTransaction:
         self.conn = connection
 
     async def lock(self, case_id: int) -> Case | None:
-        """The case, with its conversation locked against a concurrent turn of the engine."""
+        """The case, locked together with its conversation against a concurrent turn of the engine.
+
+        The conversation is locked first, in the same order as the engine's turn (conversation,
+        then handover), so that the two never wait for each other in a circle.
+        """
+        conversation_id = (
+            await self.conn.execute(sa.select(handovers.c.conversation_id).where(handovers.c.id == case_id))
+        ).scalar_one_or_none()
+        if conversation_id is None:
+            return None
+        await self.conn.execute(
+            sa.select(conversations.c.id).where(conversations.c.id == conversation_id).with_for_update()
+        )
         row = (
             await self.conn.execute(
                 _cases_query().where(handovers.c.id == case_id).with_for_update(of=handovers)
             )
         ).first()
-        if row is None:
-            return None
-        await self.conn.execute(
-            sa.select(conversations.c.id).where(conversations.c.id == row.conversation_id).with_for_update()
-        )
-        return _case(row)
+        return None if row is None else _case(row)
 
     async def update(self, case: Case, **values: Any) -> None:
         await self.conn.execute(sa.update(handovers).where(handovers.c.id == case.id).values(**values))
