@@ -23,6 +23,7 @@ from bot.handover.errors import CaseConflict, CaseNotFound, HandoverError, Inval
 Handler = Callable[[Request, Session], Awaitable[Response]]
 Guard = Callable[..., Callable[[Handler], Callable[[Request], Awaitable[Response]]]]
 PREFIX = "/console"
+MAX_ID = 2**31 - 1  # ids are 32-bit integers in PostgreSQL: a larger number must not reach a query
 STATUS = {CaseNotFound: 404, NotAllowed: 403, CaseConflict: 409, InvalidAction: 400}
 NOTICES = {
     "claim": "Sie haben den Chat übernommen.",
@@ -34,11 +35,14 @@ NOTICES = {
 }
 
 
+def _id(raw: str) -> int | None:
+    """A row id from a URL; None for anything else, also for numbers too large for the id columns."""
+    return int(raw) if raw.isascii() and raw.isdigit() and int(raw) <= MAX_ID else None
+
+
 def _case_id(request: Request) -> int:
-    try:
-        return int(request.path_params["case_id"])
-    except ValueError:
-        return -1
+    found = _id(request.path_params["case_id"])
+    return -1 if found is None else found
 
 
 def case_routes(desk: Desk, templates: Jinja2Templates, require: Guard) -> list[BaseRoute]:
@@ -139,6 +143,7 @@ def case_routes(desk: Desk, templates: Jinja2Templates, require: Guard) -> list[
                 "towns": desk.content.towns,
                 "now": desk.clock(),
                 "waiting": sum(1 for c in cases if c.status == "waiting"),
+                "done": NOTICES.get(request.query_params.get("done", "")),
             },
         )
 
@@ -148,10 +153,7 @@ def case_routes(desk: Desk, templates: Jinja2Templates, require: Guard) -> list[
 
     @require("caseworker", "lead")
     async def case_lines(request: Request, session: Session) -> Response:
-        try:
-            after_id = int(request.query_params.get("after", "0"))
-        except ValueError:
-            after_id = 0
+        after_id = _id(request.query_params.get("after", "0")) or 0
         try:
             case, lines, problem = await desk.new_lines(session.staff, _case_id(request), after_id)
         except HandoverError as exc:
@@ -179,12 +181,21 @@ def case_routes(desk: Desk, templates: Jinja2Templates, require: Guard) -> list[
 
     @require("caseworker", "lead")
     async def transfer(request: Request, session: Session) -> Response:
-        return await act(
+        response = await act(
             request,
             session,
             lambda cid, form: desk.transfer(session.staff, cid, form.get("team", ""), form.get("note", "")),
             "transfer",
         )
+        visible = desk.visible_teams(session.staff)
+        if (
+            response.status_code == 303
+            and visible is not None
+            and (await read_form(request)).get("team") not in visible
+        ):
+            # the chat now belongs to a team the caseworker is not in: its page would answer 404
+            return RedirectResponse(f"{PREFIX}/queue?{urlencode({'done': 'transfer'})}", status_code=303)
+        return response
 
     @require("caseworker", "lead")
     async def note(request: Request, session: Session) -> Response:
@@ -230,8 +241,7 @@ def case_routes(desk: Desk, templates: Jinja2Templates, require: Guard) -> list[
 
     @require("lead", "admin")
     async def audit(request: Request, session: Session) -> Response:
-        raw = request.query_params.get("case", "")
-        case_id = int(raw) if raw.isdigit() else None
+        case_id = _id(request.query_params.get("case", ""))
         entries = await desk.audit(session.staff, case_id)
         return templates.TemplateResponse(
             request, "audit.html", {"session": session, "entries": entries, "case_id": case_id}

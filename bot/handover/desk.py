@@ -194,7 +194,9 @@ class Desk:
         results = await self.translator.translate_many(
             [line.text for line in missing], language, SOURCE_LANGUAGE
         )
-        found = {line.id: result.text for line, result in zip(missing, results) if result is not None}
+        found = {
+            line.id: result.text for line, result in zip(missing, results, strict=True) if result is not None
+        }
         problem = None
         if len(found) < len(missing):
             problem = "Die maschinelle Übersetzung ist gerade nicht verfügbar. Sie sehen den Originaltext."
