@@ -705,3 +705,35 @@ async def test_the_audit_log_names_who_did_what_without_the_texts(console: Conso
     assert actions == ["gelesen", "übernommen", "geantwortet", "abgeschlossen"]
     for text in (HELLO_DE, EDITED_AR, HELLO_AR, ASK, ASK_DE, chat.user):
         assert text not in audit.text
+
+
+async def test_admins_create_accounts_with_a_one_time_password_and_disable_them(console: Console) -> None:
+    admin = await console.login("admin")
+    caseworker = await console.login("caseworker", "im-stadt-reutlingen")
+    assert (await caseworker.client.get("/console/staff")).status_code == 403
+    token = await admin.csrf()
+    name = f"neu-{uuid.uuid4().hex[:6]}"
+    created = await admin.post(
+        "/console/staff/add",
+        token,
+        username=name,
+        display_name="Frau Neu",
+        role="caseworker",
+        teams="im-kreis-ermstal",
+    )
+    assert created.status_code == 200
+    password = re.search(r"<code>([^<]+)</code>", created.text)
+    assert password is not None and name in created.text
+    assert "Team Ermstal" in created.text
+    fresh = console.client()
+    assert (await _login(fresh, name, password.group(1))).status_code == 303
+    assert (await fresh.get("/console/queue")).status_code == 200
+    again = await admin.client.get("/console/staff")
+    assert password.group(1) not in again.text, "the password is shown once"
+    refused = await admin.post("/console/staff/add", token, username=name, role="caseworker", teams="")
+    assert refused.status_code == 400 and "exists already" in refused.text
+    disabled = await admin.post("/console/staff/disable", token, username=name)
+    assert disabled.status_code == 303
+    assert (await fresh.get("/console/queue")).status_code == 303, "the disabled account's session ended"
+    self_disable = await admin.post("/console/staff/disable", token, username=admin.staff.username)
+    assert self_disable.status_code == 400
