@@ -188,7 +188,10 @@ class Desk:
 
     async def _with_german(self, lines: list[Line], language: str) -> tuple[list[Line], str | None]:
         """Fill in the German of messages not translated yet, and keep it for next time."""
-        missing = [line for line in lines if line.german is None and line.text.strip()]
+        # commands (/start ar) read the same in every language: no need to send them anywhere
+        missing = [
+            line for line in lines if line.german is None and line.text.strip() and line.text[0] != "/"
+        ]
         if language == SOURCE_LANGUAGE or not missing:
             return lines, None
         results = await self.translator.translate_many(
