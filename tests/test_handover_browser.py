@@ -61,8 +61,7 @@ PHRASEBOOK = {
     ("ar", "de", LETTER): LETTER_DE,
     ("ar", "de", HOURS): HOURS_DE,
     ("de", "ar", REPLY_DE): REPLY_AR,
-    # what the web chat sends when it opens, and the titles of the pressed buttons
-    ("ar", "de", "/start ar"): "/start ar",
+    # the titles of the pressed buttons (commands such as "/start ar" are not translated)
     ("ar", "de", "نعم، من فضلك"): "Ja, bitte",
     ("ar", "de", "Reutlingen"): "Reutlingen",
 }
