@@ -26,6 +26,7 @@ from bot.knowledge.content import Content, load_content
 from bot.storage.database import create_engine, upgrade
 from bot.storage.repository import SqlConversationStore
 
+pytest_plugins = ("tests.browser",)  # the Chromium and Playwright fixtures of the browser tests
 BERLIN = ZoneInfo("Europe/Berlin")
 PG_ADMIN_URL = os.environ.get("LOTSE_TEST_PG", "postgresql://postgres@127.0.0.1:5432/test")
 

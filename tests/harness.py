@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
+import datetime as dt
 import os
 import signal
 import socket
@@ -19,8 +21,12 @@ import uvicorn
 
 from bot.app import build
 from bot.config import Settings
+from bot.engine.engine import Engine
 from bot.engine.understanding import Understanding
 from bot.errors import LotseError
+from bot.handover.desk import Desk
+from bot.storage.handovers import Handovers
+from bot.translation.service import MachineTranslation
 from bot.web.server import Service, build_service, create_app
 
 WEBHOOK_SECRET = "test-webhook-secret_0123456789"
@@ -129,3 +135,18 @@ class ServeProcess:
             return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
         except OSError:
             return "(no server log)"
+
+
+def desk_for_tests(engine: Engine, settings: Settings, libre_url: str, now: dt.datetime) -> Desk:
+    """The caseworkers' desk on the engine's database, translating through a (fake) LibreTranslate.
+
+    No cool-down after a failure, so that a test can take the service down and up again at once.
+    """
+    translation = MachineTranslation.from_settings(
+        dataclasses.replace(
+            settings, translation_provider="libre", libretranslate_url=libre_url, translation_timeout=2.0
+        ),
+        cooldown=0.0,
+    )
+    database = engine.store.engine  # type: ignore[attr-defined]
+    return Desk(Handovers(database), engine.content, engine.catalogs, translation, clock=lambda: now)

@@ -199,9 +199,7 @@ async def test_login_sets_a_strict_httponly_cookie_and_shows_the_start_page(
     assert "secure" not in flags  # plain http in the test; https below
     start = await client.get("/console/")
     assert start.status_code == 200
-    assert (
-        "Willkommen, Bernd Beispiel" in start.text and "Teamleitung" in start.text
-    )
+    assert "Willkommen, Bernd Beispiel" in start.text and "Teamleitung" in start.text
 
 
 async def test_cookies_are_secure_over_https(client: httpx.AsyncClient, accounts: Accounts) -> None:

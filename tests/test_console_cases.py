@@ -7,7 +7,6 @@ come from the fake LibreTranslate server over real HTTP. Runs on SQLite and Post
 
 from __future__ import annotations
 
-import dataclasses
 import datetime as dt
 import re
 import uuid
@@ -33,10 +32,9 @@ from bot.console.wording import ENGLISH
 from bot.engine.engine import Engine
 from bot.engine.messages import Inbound, Reply
 from bot.handover.desk import Desk
-from bot.storage.handovers import Handovers
 from bot.storage.tables import audit_log, conversations, handover_notes, handovers, messages, outbox, users
-from bot.translation.service import MachineTranslation
 from tests.fakes.libretranslate import FakeLibreTranslate
+from tests.harness import desk_for_tests
 from tests.test_console_accounts import FAST, PASSWORD, _csrf, _login
 
 TUESDAY_MORNING = dt.datetime(2026, 11, 24, 10, 0, tzinfo=ZoneInfo("Europe/Berlin"))
@@ -82,19 +80,7 @@ def _database(engine: Engine) -> AsyncEngine:
 @pytest.fixture
 def desk(engine: Engine, settings: Settings, libre: FakeLibreTranslate) -> Desk:
     libre.heal()
-    translation = MachineTranslation.from_settings(
-        dataclasses.replace(
-            settings, translation_provider="libre", libretranslate_url=libre.url, translation_timeout=2.0
-        ),
-        cooldown=0.0,
-    )
-    return Desk(
-        Handovers(_database(engine)),
-        engine.content,
-        engine.catalogs,
-        translation,
-        clock=lambda: TUESDAY_MORNING + dt.timedelta(minutes=5),
-    )
+    return desk_for_tests(engine, settings, libre.url, TUESDAY_MORNING + dt.timedelta(minutes=5))
 
 
 @dataclass

@@ -34,7 +34,7 @@ from bot.i18n.catalogs import Catalogs, Translator
 from bot.knowledge.content import Content
 from tests.fakes.libretranslate import FakeLibreTranslate
 from tests.harness import ServeProcess, free_port
-from tests.test_webchat_browser import ANSWER_MS, ARABIC, CHROMIUM, STARTUP_S, Phone, _unavailable
+from tests.test_webchat_browser import ANSWER_MS, ARABIC, STARTUP_S, Phone
 
 pytestmark = pytest.mark.model
 
@@ -147,30 +147,6 @@ def _catalog_backwards(locales: Path, language: str) -> list[tuple[re.Pattern[st
 class Lotse:
     base: str
     libre: StoryTranslator
-
-
-@pytest.fixture(scope="module")
-def chromium() -> Path:
-    if not CHROMIUM.exists():
-        _unavailable(f"{CHROMIUM} is missing: apt-get install chromium")
-    try:
-        import playwright.sync_api  # noqa: F401
-    except ImportError:
-        _unavailable("Playwright for Python is not installed: .venv/bin/pip install playwright")
-    return CHROMIUM
-
-
-@pytest.fixture(scope="module")
-def browser(chromium: Path) -> Iterator[Any]:
-    from playwright.sync_api import sync_playwright
-
-    # Only the system Chromium is launched (executable_path): Playwright's own browsers are never used.
-    with sync_playwright() as playwright:
-        launched = playwright.chromium.launch(executable_path=str(chromium), args=["--no-sandbox"])
-        try:
-            yield launched
-        finally:
-            launched.close()
 
 
 @pytest.fixture(scope="module")

@@ -7,7 +7,6 @@ LibreTranslate server.
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import uuid
 from collections.abc import Iterator
 
@@ -20,11 +19,10 @@ from bot.engine.engine import Engine
 from bot.handover.desk import Desk
 from bot.handover.errors import CaseConflict, CaseNotFound, InvalidAction, NotAllowed
 from bot.i18n.catalogs import Translator
-from bot.storage.handovers import Handovers
 from bot.storage.tables import audit_log, handovers, outbox
-from bot.translation.service import MachineTranslation
 from tests.conftest import Chat, berlin
 from tests.fakes.libretranslate import FakeLibreTranslate
+from tests.harness import desk_for_tests
 
 TUESDAY_MORNING = berlin(2026, 11, 24, 10, 0)
 ASK = "أريد التحدث مع موظف من فضلك"
@@ -42,16 +40,7 @@ def libre() -> Iterator[FakeLibreTranslate]:
 @pytest.fixture
 def desk(engine: Engine, settings: Settings, libre: FakeLibreTranslate) -> Desk:
     libre.heal()
-    translation = MachineTranslation.from_settings(
-        dataclasses.replace(
-            settings, translation_provider="libre", libretranslate_url=libre.url, translation_timeout=2.0
-        ),
-        cooldown=0.0,
-    )
-    database = engine.store.engine  # type: ignore[attr-defined]
-    return Desk(
-        Handovers(database), engine.content, engine.catalogs, translation, clock=lambda: TUESDAY_MORNING
-    )
+    return desk_for_tests(engine, settings, libre.url, TUESDAY_MORNING)
 
 
 async def staff(engine: Engine, role: str, teams: tuple[str, ...] = ()) -> Staff:

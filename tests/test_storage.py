@@ -61,9 +61,7 @@ async def test_consenting_to_a_person_records_a_routed_request(engine: Engine) -
         state = await tx.load("test", chat.user, None)
         request = (
             await tx.conn.execute(
-                sa.select(handovers).where(
-                    handovers.c.conversation_id == state.conversation_id
-                )
+                sa.select(handovers).where(handovers.c.conversation_id == state.conversation_id)
             )
         ).one()
     assert request.team_id == "im-kreis-ermstal"

@@ -25,31 +25,12 @@ from tests.harness import ServeProcess, free_port
 pytestmark = pytest.mark.model
 
 ROOT = Path(__file__).resolve().parent.parent
-CHROMIUM = Path("/usr/bin/chromium")
 # The README's picture, regenerated on every run (as are the console's, by test_handover_browser.py).
 SCREENSHOT = ROOT / "docs" / "screenshots" / "webchat-ar.png"
 PHONE = {"width": 390, "height": 844}
 ARABIC = re.compile(r"[\u0600-\u06FF]")
 STARTUP_S = 90  # loading the NLU model takes a while
 ANSWER_MS = 60_000  # answers take < 1 s normally; generous for a slow first parse
-
-
-def _unavailable(reason: str) -> None:
-    """Skip on a developer's machine; on CI (CI set) a missing browser is an error, not a skip."""
-    if os.environ.get("CI"):
-        pytest.fail(f"{reason} (CI is set: the browser test must run there)", pytrace=False)
-    pytest.skip(reason)
-
-
-@pytest.fixture(scope="module")
-def chromium() -> Path:
-    if not CHROMIUM.exists():
-        _unavailable(f"{CHROMIUM} is missing: apt-get install chromium")
-    try:
-        import playwright.sync_api  # noqa: F401
-    except ImportError:
-        _unavailable("Playwright for Python is not installed: .venv/bin/pip install playwright")
-    return CHROMIUM
 
 
 @pytest.fixture(scope="module")
@@ -77,19 +58,6 @@ def server(
         yield server.base_url
     finally:
         server.stop()
-
-
-@pytest.fixture(scope="module")
-def browser(chromium: Path) -> Iterator[Any]:
-    from playwright.sync_api import sync_playwright
-
-    # Only the system Chromium is launched (executable_path): Playwright's own browsers are never used.
-    with sync_playwright() as playwright:
-        launched = playwright.chromium.launch(executable_path=str(chromium), args=["--no-sandbox"])
-        try:
-            yield launched
-        finally:
-            launched.close()
 
 
 class Phone:
