@@ -155,13 +155,13 @@ def case_routes(desk: Desk, templates: Jinja2Templates, require: Guard) -> list[
     async def case_lines(request: Request, session: Session) -> Response:
         after_id = _id(request.query_params.get("after", "0")) or 0
         try:
-            case, lines, problem = await desk.new_lines(session.staff, _case_id(request), after_id)
+            case, lines = await desk.new_lines(session.staff, _case_id(request), after_id)
         except HandoverError as exc:
             return failure(request, session, exc)
         return templates.TemplateResponse(
             request,
             "case_lines.html",
-            {"session": session, "case": case, "lines": lines, "translation_problem": problem},
+            {"session": session, "case": case, "lines": lines},
         )
 
     @require("caseworker", "lead")

@@ -230,7 +230,6 @@ class _Step:
         """
         if hit is not None or (parse.intent == "emergency" and parse.confidence >= EMERGENCY_THRESHOLD):
             self.emergency(hit, parse, offer_person=False)
-            self.state.set_slot("handover_reason", None)
             self.queue_handover("emergency")
             return self.turn
         return self.silent_while_human()
@@ -904,8 +903,6 @@ class _Step:
             + (f" ({self.tr.content(f'emergency:{n.id}:note', n.note)})" if n.note else "")
             for n in self.content.emergency_numbers
         )
-        self.turn.messages.insert(0, Outbound(""))  # placeholder keeps the emergency answer first
-        self.turn.messages.pop(0)
         first = f"{self.r.text(self.content.topic(key))}\n\n{numbers}"
         if self.tr.unreviewed_used:
             first += "\n\n" + self._("(automatische Übersetzung)")

@@ -11,9 +11,8 @@ from typing import Any
 class ConversationState:
     conversation_id: int
     user_id: int
-    status: str = (
-        "bot"  # bot | waiting (for a caseworker; the bot still answers) | human (a caseworker owns the chat)
-    )
+    # bot | waiting (for a caseworker; the bot still answers) | human (a caseworker owns the chat)
+    status: str = "bot"
     language: str | None = None
     language_explicit: bool = False
     town: str | None = None

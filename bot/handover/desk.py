@@ -15,6 +15,7 @@ from dataclasses import dataclass, field, replace
 from typing import Protocol
 
 from bot.engine.engine import utcnow
+from bot.engine.messages import Outbound
 from bot.engine.render import Renderer
 from bot.handover import notices
 from bot.handover.errors import CaseConflict, CaseNotFound, InvalidAction, NotAllowed
@@ -126,20 +127,32 @@ class Desk:
         if actor.role not in CASE_ROLES:
             raise NotAllowed("Chats sehen nur Fallbearbeitung und Teamleitung.")
 
-    async def _visible(self, actor: Actor, case_id: int) -> Case:
-        self._require_case_role(actor)
-        case = await self.store.get(case_id)
+    def _seen_by(self, actor: Actor, case_id: int, case: Case | None) -> Case:
+        """The case, if the actor may see it; a case of another team is "not found" like a missing one."""
         if case is None or not self.may_see(actor, case):
             raise CaseNotFound(f"Chat {case_id} gibt es nicht, oder er gehört nicht zu Ihren Teams.")
         return case
 
-    async def _locked(self, tx: HandoverTransaction, actor: Actor, case_id: int) -> Case:
-        case = await tx.lock(case_id)
-        if case is None or not self.may_see(actor, case):
-            raise CaseNotFound(f"Chat {case_id} gibt es nicht, oder er gehört nicht zu Ihren Teams.")
-        if case.status == "closed":
+    async def _visible(self, actor: Actor, case_id: int) -> Case:
+        self._require_case_role(actor)
+        return self._seen_by(actor, case_id, await self.store.get(case_id))
+
+    async def _locked(
+        self, tx: HandoverTransaction, actor: Actor, case_id: int, open_only: bool = True
+    ) -> Case:
+        case = self._seen_by(actor, case_id, await tx.lock(case_id))
+        if open_only and case.status == "closed":
             raise CaseConflict("Dieser Chat ist schon abgeschlossen.")
         return case
+
+    async def _tell(
+        self, tx: HandoverTransaction, case: Case, notice: Callable[[Translator], Outbound], now: dt.datetime
+    ) -> None:
+        """A notice to the user in their language; the console's transcript keeps its German."""
+        message = notice(Translator(self.catalogs, case.language))
+        german = notice(Translator(self.catalogs, SOURCE_LANGUAGE))
+        buttons = [(b.title, b.payload) for b in message.buttons]
+        await tx.add_reply(case, None, message.text, german.text, False, now, buttons)
 
     # ------------------------------------------------------------------ reading
     async def queue(self, actor: Actor, team: str | None = None) -> list[Case]:
@@ -175,16 +188,16 @@ class Desk:
             earlier=[c for c in await self.store.history(case.conversation_id) if c.id != case.id],
         )
 
-    async def new_lines(self, actor: Actor, case_id: int, after: int) -> tuple[Case, list[Line], str | None]:
+    async def new_lines(self, actor: Actor, case_id: int, after: int) -> tuple[Case, list[Line]]:
         """Messages after `after`, for the open conversation view to append without reloading."""
         case = await self._visible(actor, case_id)
-        lines, problem = await self._with_german(
+        lines, _problem = await self._with_german(
             await self.store.transcript(case.conversation_id, after), case.language
         )
         if lines and lines[-1].id > case.seen_message_id:
             async with self.store.transaction() as tx:
                 await tx.update(case, seen_message_id=lines[-1].id)
-        return case, lines, problem
+        return case, lines
 
     async def _with_german(self, lines: list[Line], language: str) -> tuple[list[Line], str | None]:
         """Fill in the German of messages not translated yet, and keep it for next time."""
@@ -207,7 +220,8 @@ class Desk:
             async with self.store.transaction() as tx:
                 await tx.set_german(found)
         return [
-            _replace_german(line, found[line.id]) if line.id in found else line for line in lines
+            replace(line, german=found[line.id], german_machine=True) if line.id in found else line
+            for line in lines
         ], problem
 
     def canned(self, language: str) -> list[Canned]:
@@ -251,9 +265,7 @@ class Desk:
     ) -> None:
         await tx.update(case, status="active", assignee_id=staff_id, claimed_at=now)
         await tx.set_conversation_status(case, "human", now)
-        message = notices.taken_over(Translator(self.catalogs, case.language), name)
-        german = notices.taken_over(Translator(self.catalogs, SOURCE_LANGUAGE), name)
-        await tx.add_reply(case, 0, message.text, german.text, False, now)
+        await self._tell(tx, case, lambda tr: notices.taken_over(tr, name), now)
 
     async def assign(self, actor: Actor, case_id: int, colleague_id: int) -> Case:
         self._require_case_role(actor)
@@ -291,11 +303,9 @@ class Desk:
             )
             await tx.set_conversation_status(case, "waiting", now)
             await tx.add_note(case, actor.id, "transfer", f"An {team.name}: {note[:MAX_NOTE]}", now)
-            tr = Translator(self.catalogs, case.language)
-            german = Translator(self.catalogs, SOURCE_LANGUAGE)
-            message = notices.passed_on(tr, Renderer(self.content, tr), team, now)
-            source = notices.passed_on(german, Renderer(self.content, german), team, now)
-            await tx.add_reply(case, 0, message.text, source.text, False, now)
+            await self._tell(
+                tx, case, lambda tr: notices.passed_on(tr, Renderer(self.content, tr), team, now), now
+            )
             await tx.audit(actor.id, actor.username, "transfer", case.id, f"an {team_id}", now)
         self.notify(case.channel, case.chat_id)
         return case
@@ -368,9 +378,7 @@ class Desk:
             raise InvalidAction("Die Notiz ist leer.")
         now = self.clock()
         async with self.store.transaction() as tx:
-            case = await tx.lock(case_id)
-            if case is None or not self.may_see(actor, case):
-                raise CaseNotFound(f"Chat {case_id} gibt es nicht, oder er gehört nicht zu Ihren Teams.")
+            case = await self._locked(tx, actor, case_id, open_only=False)  # notes outlive the chat
             await tx.add_note(case, actor.id, "note", text[:MAX_NOTE], now)
             await tx.audit(actor.id, actor.username, "note", case.id, None, now)
 
@@ -382,15 +390,7 @@ class Desk:
             case = await self._locked(tx, actor, case_id)
             await tx.update(case, status="closed", closed_at=now, closed_by=actor.id)
             await tx.set_conversation_status(case, "bot", now)
-            back = notices.bot_is_back(Translator(self.catalogs, case.language))
-            german = notices.bot_is_back(Translator(self.catalogs, SOURCE_LANGUAGE))
-            await tx.add_reply(
-                case, 0, back.text, german.text, False, now, [(b.title, b.payload) for b in back.buttons]
-            )
+            await self._tell(tx, case, notices.bot_is_back, now)
             await tx.audit(actor.id, actor.username, "close", case.id, None, now)
         self.notify(case.channel, case.chat_id)
         return case
-
-
-def _replace_german(line: Line, german: str) -> Line:
-    return replace(line, german=german, german_machine=True)

@@ -34,6 +34,12 @@ class Bell:
                     del self._listeners[key]
 
 
+def ring_for_chat(bell: Bell, channel: str, chat_id: str) -> None:
+    """New outbox rows for a chat: wake the channel's sender and whoever long-polls that chat."""
+    bell.ring(("outbox", channel))
+    bell.ring(("chat", channel, chat_id))
+
+
 async def wait(event: asyncio.Event, timeout: float) -> bool:
     """Wait for `event` at most `timeout` seconds; True if it was set."""
     try:

@@ -10,7 +10,7 @@ from typing import Any, TypeVar
 
 from bot.engine.engine import Engine, utcnow
 from bot.engine.messages import Inbound
-from bot.pipeline.bell import Bell, wait
+from bot.pipeline.bell import Bell, ring_for_chat, wait
 from bot.pipeline.channel import Channel
 from bot.pipeline.sender import OutboxSender
 from bot.pipeline.worker import InboxWorker
@@ -56,8 +56,7 @@ class Pipeline:
 
     def notify(self, channel: str, chat_id: str) -> None:
         """Something was queued for this chat outside a turn (a caseworker wrote): deliver it now."""
-        self.bell.ring(("outbox", channel))
-        self.bell.ring(("chat", channel, chat_id))
+        ring_for_chat(self.bell, channel, chat_id)
 
     def start(self, *extra: Coroutine[Any, Any, None]) -> None:
         """Run the worker, one sender per push channel, and `extra` loops (e.g. long polling)."""

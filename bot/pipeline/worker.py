@@ -14,7 +14,7 @@ import logging
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 
 from bot.engine.engine import Engine
-from bot.pipeline.bell import Bell
+from bot.pipeline.bell import Bell, ring_for_chat
 from bot.pipeline.channel import Channel
 from bot.pipeline.claims import ClaimLoop
 from bot.storage.deliveries import Deliveries, InboxItem
@@ -65,8 +65,7 @@ class InboxWorker(ClaimLoop[InboxItem]):
         finally:
             if feedback is not None:
                 await feedback.finish()
-        self.bell.ring(("outbox", inbound.channel))
-        self.bell.ring(("chat", inbound.channel, inbound.user_id))
+        ring_for_chat(self.bell, inbound.channel, inbound.user_id)
 
     async def _failed(self, item: InboxItem, exc: Exception) -> None:
         now = self.clock()

@@ -180,7 +180,7 @@ class HandoverTransaction:
     async def add_reply(
         self,
         case: Case,
-        author_id: int,
+        author_id: int | None,  # the caseworker; None for a notice of Lotse's
         text: str,
         german: str,
         machine: bool,
@@ -193,13 +193,13 @@ class HandoverTransaction:
                 conversation_id=case.conversation_id,
                 direction="out",
                 text=text,
-                kind="staff" if author_id else "text",
+                kind="text" if author_id is None else "staff",
                 buttons=[list(b) for b in buttons],
                 language=case.language,
                 created_at=now,
                 german=german,
                 german_machine=machine,
-                author_id=author_id or None,
+                author_id=author_id,
             )
         )
         outbound = Outbound(text, tuple(Button(title, payload) for title, payload in buttons))
