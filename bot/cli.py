@@ -267,6 +267,12 @@ async def _serve(args: argparse.Namespace) -> int:
         print(f"  health     {base}/healthz", flush=True)
         print(f"  console    {base}/console/{console_login}", flush=True)
         print(f"  Telegram   {telegram}", flush=True)
+        whatsapp = (
+            f"webhook {base}/whatsapp/webhook, sending via {lotse.settings.whatsapp_api_base_url}"
+            if service.whatsapp is not None
+            else "off (set the WHATSAPP_* variables, see README)"
+        )
+        print(f"  WhatsApp   {whatsapp}", flush=True)
         print("Press Ctrl+C to stop.", flush=True)
 
     config = uvicorn.Config(

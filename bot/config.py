@@ -58,6 +58,21 @@ class Settings:
     # Telegram's limits; lowered or raised only to measure (the benchmark sets the per-chat one to 0).
     telegram_rate: float = field(default_factory=lambda: _float("TELEGRAM_RATE", 30.0))
     telegram_chat_interval: float = field(default_factory=lambda: _float("TELEGRAM_CHAT_INTERVAL", 1.0))
+    # WhatsApp Cloud API: on when token and phone number id are set; the webhook then needs the app
+    # secret (to check Meta's signatures) and the verify token (for Meta's subscription handshake).
+    whatsapp_token: str = field(default_factory=lambda: os.environ.get("WHATSAPP_TOKEN", ""))
+    whatsapp_phone_number_id: str = field(
+        default_factory=lambda: os.environ.get("WHATSAPP_PHONE_NUMBER_ID", "")
+    )
+    whatsapp_app_secret: str = field(default_factory=lambda: os.environ.get("WHATSAPP_APP_SECRET", ""))
+    whatsapp_verify_token: str = field(default_factory=lambda: os.environ.get("WHATSAPP_VERIFY_TOKEN", ""))
+    whatsapp_api_base_url: str = field(
+        default_factory=lambda: os.environ.get("WHATSAPP_API_BASE_URL") or "https://graph.facebook.com"
+    )
+    whatsapp_api_version: str = field(
+        default_factory=lambda: os.environ.get("WHATSAPP_API_VERSION") or "v23.0"
+    )
+    whatsapp_rate: float = field(default_factory=lambda: _float("WHATSAPP_RATE", 80.0))
     lease_seconds: float = field(default_factory=lambda: _float("LOTSE_LEASE_SECONDS", 30.0))
     worker_concurrency: int = field(default_factory=lambda: int(_float("LOTSE_CONCURRENCY", 8)))
     typing_after: float = field(default_factory=lambda: _float("LOTSE_TYPING_AFTER", 0.3))

@@ -65,7 +65,7 @@ PHRASEBOOK = {
     ("ar", "de", "نعم، من فضلك"): "Ja, bitte",
     ("ar", "de", "Reutlingen"): "Reutlingen",
 }
-_PLACEHOLDER = re.compile(r"\{(\w+)\}")
+_PLACEHOLDER = re.compile(r"(?<!\{)\{([A-Za-z_]\w*)\}(?!\})")  # Python's {name}, not WhatsApp's {{1}}
 
 
 class StoryTranslator(FakeLibreTranslate):

@@ -23,14 +23,22 @@ def utf16_length(text: str) -> int:
     return len(text.encode("utf-16-le")) // 2
 
 
-def split_text(text: str, limit: int) -> list[str]:
-    """Parts of `text`, each within `limit`; joining them loses only whitespace at the cuts."""
-    if limit <= 0:
+def split_text(text: str, limit: int, last_limit: int | None = None) -> list[str]:
+    """Parts of `text`, each within `limit`; joining them loses only whitespace at the cuts.
+
+    `last_limit` caps the last part further: WhatsApp's buttons go with a text of at most 1024
+    characters, while a plain message may have 4096.
+    """
+    if limit <= 0 or (last_limit is not None and last_limit <= 0):
         raise ValueError("limit must be positive")
     text = text.strip()
     if utf16_length(text) <= limit:
-        return [text] if text else [""]
-    return [part for part in _split(text, limit, 0) if part]
+        parts = [text] if text else [""]
+    else:
+        parts = [part for part in _split(text, limit, 0) if part]
+    if last_limit is not None and utf16_length(parts[-1]) > last_limit:
+        parts = parts[:-1] + [part for part in _split(parts[-1], last_limit, 0) if part]
+    return parts
 
 
 def _split(text: str, limit: int, level: int) -> list[str]:

@@ -78,6 +78,7 @@ def case_routes(desk: Desk, templates: Jinja2Templates, require: Guard) -> list[
                 "preview": preview,
                 "error": error,
                 "draft": draft,
+                "now": desk.clock(),
                 "done": NOTICES.get(request.query_params.get("done", "")),
             },
             status_code=status,

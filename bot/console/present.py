@@ -13,6 +13,7 @@ from starlette.requests import Request
 from starlette.templating import Jinja2Templates
 
 from bot.console.wording import LANGUAGE_COOKIE, translate
+from bot.handover.window import reply_window
 from bot.i18n.languages import LANGUAGES
 
 BERLIN = ZoneInfo("Europe/Berlin")
@@ -29,6 +30,13 @@ LANGUAGE_NAMES = {
     "de": "Deutsch", "en": "Englisch", "ar": "Arabisch", "fa": "Persisch/Dari", "uk": "Ukrainisch",
     "ru": "Russisch", "tr": "Türkisch",
 }  # fmt: skip
+DELIVERY_NAMES = {
+    "pending": "wird gesendet",
+    "sent": "gesendet",
+    "delivered": "zugestellt",
+    "read": "gelesen",
+    "failed": "nicht zugestellt",
+}
 ACTION_NAMES = {
     "read": "gelesen",
     "claim": "übernommen",
@@ -96,4 +104,6 @@ def install(templates: Jinja2Templates) -> None:
         channel_names=CHANNEL_NAMES,
         language_names=LANGUAGE_NAMES,
         action_names=ACTION_NAMES,
+        delivery_names=DELIVERY_NAMES,
+        reply_window=reply_window,
     )

@@ -155,6 +155,19 @@ ENGLISH: dict[str, str] = {
     "Bitte wählen Sie eine Kollegin oder einen Kollegen.": "Please choose a colleague.",
     "Das eigene Konto kann man nicht sperren.": "You cannot disable your own account.",
     "Das Protokoll sehen nur Teamleitung und Verwaltung.": "Only team leads and administrators see the audit log.",
+    "Fenster noch": "window left",
+    "Fenster zu": "window closed",
+    "nicht zugestellt": "not delivered",
+    "als WhatsApp-Vorlage": "as WhatsApp template",
+    "wird gesendet": "sending",
+    "gesendet": "sent",
+    "zugestellt": "delivered",
+    "WhatsApp-Fenster": "WhatsApp window",
+    "offen, noch": "open, for",
+    "bis": "until",
+    "geschlossen": "closed",
+    "seit": "since",
+    "Nicht zugestellte Nachrichten": "Messages not delivered",
 }
 
 

@@ -126,7 +126,7 @@ class Dialogue:
         self, state: ConversationState, inbound: Inbound, parse: Parse, detected: str | None, now: dt.datetime
     ) -> Turn:
         """Decide the reply; changes `state` in place."""
-        self._choose_language(state, inbound, detected)
+        language_known = self._choose_language(state, inbound, detected)
         step = _Step(self, state, now)
         text = inbound.text or ""
         if state.status != "human":
@@ -155,17 +155,28 @@ class Dialogue:
                 step.understood(text, parse)
         if state.is_new:
             step.privacy_notice()  # after the answer, so that an emergency answer stays first
+            if not language_known:
+                step.ask_language()
         return step.finish()
 
-    def _choose_language(self, state: ConversationState, inbound: Inbound, detected: str | None) -> None:
+    def _choose_language(self, state: ConversationState, inbound: Inbound, detected: str | None) -> bool:
+        """Set the reply language; False when nothing said which one the user reads.
+
+        That happens on WhatsApp, which sends no client language, when the first message is a
+        photo or a word too short to tell: the first answer is then German, followed by a question.
+        """
         if state.language_explicit and state.language:
-            return
+            return True
         if detected:
             state.language = detected
-        elif not state.language:
+            return True
+        if not state.language:
             from bot.i18n.languages import supported
 
-            state.language = supported(inbound.language_hint) or SOURCE_LANGUAGE
+            hinted = supported(inbound.language_hint)
+            state.language = hinted or SOURCE_LANGUAGE
+            return hinted is not None
+        return True
 
 
 class _Step:
@@ -272,7 +283,7 @@ class _Step:
                 ),
                 self.menu_buttons(),
             )
-        elif kind in {"sticker", "animation"}:
+        elif kind in {"sticker", "animation", "reaction"}:
             self.say(self._("Schreiben Sie mir Ihre Frage, oder wählen Sie ein Thema:"), self.menu_buttons())
         elif kind == "location":
             self.say(self._("Danke! Mit einem Standort kann ich leider nichts anfangen."))
@@ -593,8 +604,16 @@ class _Step:
         self.say(self._("Wobei kann ich helfen? Wählen Sie ein Thema:"), self.menu_buttons())
 
     def language_menu(self) -> None:
-        buttons = [Button(lang.native_name, f"lang:{code}") for code, lang in LANGUAGES.items()]
-        self.say(self._("Bitte wählen Sie Ihre Sprache:"), buttons)
+        self.say(self._("Bitte wählen Sie Ihre Sprache:"), self.language_buttons())
+
+    def language_buttons(self) -> list[Button]:
+        return [Button(lang.native_name, f"lang:{code}") for code, lang in LANGUAGES.items()]
+
+    def ask_language(self) -> None:
+        """The language question in every language, for a user whose language is not known yet."""
+        question = "Bitte wählen Sie Ihre Sprache:"
+        lines = [Translator(self.d.catalogs, code)._(question) for code in LANGUAGES]
+        self.turn.messages.append(Outbound("\n".join(dict.fromkeys(lines)), tuple(self.language_buttons())))
 
     intent_greet = greet
 
@@ -716,10 +735,10 @@ class _Step:
         if not group:
             self.state.set_slot("pending", "age")
             options = [
-                ("under1", "unter 1 Jahr"),
-                ("u3", "1 bis 2 Jahre"),
-                ("kindergarten", "3 bis 6 Jahre"),
-                ("school", "Schulkind"),
+                ("under1", N_("unter 1 Jahr")),
+                ("u3", N_("1 bis 2 Jahre")),
+                ("kindergarten", N_("3 bis 6 Jahre")),
+                ("school", N_("Schulkind")),
             ]
             self.say(
                 self._("Wie alt ist Ihr Kind?"),

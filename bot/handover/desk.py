@@ -10,20 +10,32 @@ question whether it helped; and every read and write lands in the audit log.
 from __future__ import annotations
 
 import datetime as dt
+import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Protocol
+from zoneinfo import ZoneInfo
 
 from bot.engine.engine import utcnow
-from bot.engine.messages import Outbound
+from bot.engine.messages import Outbound, Template
 from bot.engine.render import Renderer
 from bot.handover import notices
 from bot.handover.errors import CaseConflict, CaseNotFound, InvalidAction, NotAllowed
 from bot.handover.sla import first_response_due
+from bot.handover.window import ReplyWindow, reply_window
 from bot.i18n.catalogs import Catalogs, Translator
 from bot.i18n.languages import SOURCE_LANGUAGE
 from bot.knowledge.content import Content
-from bot.storage.handovers import AuditEntry, Case, Handovers, HandoverTransaction, Line, Note
+from bot.knowledge.schema import MessageTemplate
+from bot.storage.handovers import (
+    AuditEntry,
+    Case,
+    FailedDelivery,
+    Handovers,
+    HandoverTransaction,
+    Line,
+    Note,
+)
 from bot.translation.errors import TranslationUnavailable
 
 MAX_REPLY = 4000
@@ -82,6 +94,16 @@ class Canned:
     translated: bool  # False: the catalog has no translation yet, `text` is the German
 
 
+@dataclass(frozen=True)
+class ReplyRoute:
+    """How a reply would reach the user now: as free text, inside an approved template, or not at all."""
+
+    mode: str  # free | template | blocked
+    window: ReplyWindow | None  # None: the channel has no window
+    template: MessageTemplate | None = None
+    reason: str | None = None  # why not as free text, for the console
+
+
 @dataclass
 class CaseView:
     case: Case
@@ -91,6 +113,8 @@ class CaseView:
     colleagues: list[tuple[int, str]] = field(default_factory=list)
     canned: list[Canned] = field(default_factory=list)
     earlier: list[Case] = field(default_factory=list)
+    route: ReplyRoute | None = None
+    failed: list[FailedDelivery] = field(default_factory=list)
 
 
 class Desk:
@@ -148,11 +172,66 @@ class Desk:
     async def _tell(
         self, tx: HandoverTransaction, case: Case, notice: Callable[[Translator], Outbound], now: dt.datetime
     ) -> None:
-        """A notice to the user in their language; the console's transcript keeps its German."""
+        """A notice to the user in their language; the console's transcript keeps its German.
+
+        Not sent outside WhatsApp's window: the platform would refuse it, and a user who has been
+        silent for a day learns what happened from the caseworker's next (template) reply.
+        """
+        if self.route(case, now).mode != "free":
+            return
         message = notice(Translator(self.catalogs, case.language))
         german = notice(Translator(self.catalogs, SOURCE_LANGUAGE))
         buttons = [(b.title, b.payload) for b in message.buttons]
         await tx.add_reply(case, None, message.text, german.text, False, now, buttons)
+
+    # ------------------------------------------------------------------ the reply window
+    def route(self, case: Case, now: dt.datetime | None = None) -> ReplyRoute:
+        """Whether a reply can go out as free text now, and if not, whether a template can carry it."""
+        now = now or self.clock()
+        window = reply_window(case.channel, case.last_inbound_at)
+        if window is None or window.is_open(now):
+            return ReplyRoute("free", window)
+        zone = ZoneInfo(self.content.region.timezone)  # the district's clock, as caseworkers read it
+        since = (
+            "" if window.closes_at is None else f" seit {window.closes_at.astimezone(zone):%d.%m.%Y %H:%M}"
+        )
+        closed = (
+            f"Das 24-Stunden-Fenster von WhatsApp ist{since} geschlossen: Die Person hat vor mehr als "
+            "24 Stunden zuletzt geschrieben, und WhatsApp stellt freien Text dann nicht mehr zu."
+        )
+        template = self.content.templates.get("caseworker_reply")
+        if template is None or case.language not in template.languages:
+            return ReplyRoute(
+                "blocked",
+                window,
+                reason=f"{closed} Für diese Sprache ist keine WhatsApp-Vorlage freigegeben "
+                "(content/whatsapp.yml), deshalb kann Ihre Antwort nicht gesendet werden. "
+                "Sobald die Person wieder schreibt, können Sie antworten.",
+            )
+        return ReplyRoute(
+            "template",
+            window,
+            template,
+            reason=f"{closed} Ihre Antwort geht deshalb in der freigegebenen Vorlage „{template.name}“ "
+            f"hinaus (höchstens {template.max_parameter} Zeichen, ohne Absätze).",
+        )
+
+    def _templated(
+        self, template: MessageTemplate, case: Case, body: str, german: str
+    ) -> tuple[str, str, Template]:
+        """The reply inside the template: what the user reads, its German, and what WhatsApp gets."""
+        parameter = _one_line(body)
+        if len(parameter) > template.max_parameter:
+            raise InvalidAction(
+                f"Außerhalb des 24-Stunden-Fensters passen höchstens {template.max_parameter} Zeichen "
+                f"in die WhatsApp-Vorlage; Ihre Antwort hat {len(parameter)}. Bitte kürzen Sie sie."
+            )
+        context = f"template:{template.name}:text"
+        entry = self.catalogs.lookup(case.language, template.text, context)
+        wording = entry.text if entry is not None else template.text
+        shown = wording.replace("{{1}}", parameter)
+        german_shown = template.text.replace("{{1}}", _one_line(german))
+        return shown, german_shown, Template(template.name, template.languages[case.language], (parameter,))
 
     # ------------------------------------------------------------------ reading
     async def queue(self, actor: Actor, team: str | None = None) -> list[Case]:
@@ -186,6 +265,8 @@ class Desk:
             colleagues=await self.store.colleagues(case.team_id),
             canned=self.canned(case.language),
             earlier=[c for c in await self.store.history(case.conversation_id) if c.id != case.id],
+            route=self.route(case, now),
+            failed=await self.store.failed_deliveries(case) if case.failed_deliveries else [],
         )
 
     async def new_lines(self, actor: Actor, case_id: int, after: int) -> tuple[Case, list[Line]]:
@@ -363,7 +444,14 @@ class Desk:
                 body = f"{german}\n\n{notices.sent_in_german(tr)}"
             elif machine:
                 body = f"{body}\n\n{notices.machine_translated(tr)}"
-            await tx.add_reply(case, actor.id, body, german or text, machine, now)
+            route = self.route(case, now)
+            if route.mode == "blocked":
+                raise InvalidAction(route.reason or "Diese Antwort kann nicht gesendet werden.")
+            template = None
+            german_line = german or text
+            if route.template is not None:
+                body, german_line, template = self._templated(route.template, case, body, german_line)
+            await tx.add_reply(case, actor.id, body, german_line, machine, now, template=template)
             if case.first_response_at is None:
                 await tx.update(case, first_response_at=now)
             await tx.audit(actor.id, actor.username, "reply", case.id, f"{len(body)} Zeichen", now)
@@ -394,3 +482,8 @@ class Desk:
             await tx.audit(actor.id, actor.username, "close", case.id, None, now)
         self.notify(case.channel, case.chat_id)
         return case
+
+
+def _one_line(text: str) -> str:
+    """WhatsApp refuses template values with line breaks, tabs or more than four spaces in a row."""
+    return re.sub(r"\s+", " ", text).strip()

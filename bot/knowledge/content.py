@@ -18,7 +18,16 @@ from pydantic import BaseModel, ValidationError
 from bot.knowledge.errors import ContentError, ContentErrors
 from bot.knowledge.hours import Calendar
 from bot.knowledge.keys import ASYLUM_STEPS, REQUIRED_TOPICS
-from bot.knowledge.schema import CannedReply, EmergencyNumber, Place, Region, Team, Topic, Town
+from bot.knowledge.schema import (
+    CannedReply,
+    EmergencyNumber,
+    MessageTemplate,
+    Place,
+    Region,
+    Team,
+    Topic,
+    Town,
+)
 from bot.knowledge.yamlfile import LineDict, load_yaml
 
 if TYPE_CHECKING:  # content does not depend on the catalogs; only the caller brings a translator
@@ -67,6 +76,7 @@ class Content:
     steps: list[str]
     safety: dict[str, dict[str, list[str]]]
     canned: dict[str, CannedReply] = field(default_factory=dict)
+    templates: dict[str, MessageTemplate] = field(default_factory=dict)  # WhatsApp's, by purpose
     strings: list[SourceString] = field(default_factory=list)
     _town_index: dict[str, str] = field(default_factory=dict)
 
@@ -360,6 +370,7 @@ def load_content(root: Path) -> Content:
         )
 
     canned = _load_canned(ld, root / "canned.yml", topics)
+    templates = _load_templates(ld, root / "whatsapp.yml")
     safety = _load_safety(ld, root / "safety")
 
     if ld.errors or region is None:
@@ -377,6 +388,7 @@ def load_content(root: Path) -> Content:
         steps=steps,
         safety=safety,
         canned=canned,
+        templates=templates,
         strings=ld.strings,
     )
     content._town_index = _town_index(towns.values())
@@ -409,6 +421,23 @@ def _load_canned(ld: _Loader, path: Path, topics: dict[str, Topic]) -> dict[str,
         ld.translatable("canned", reply.id, "title", reply.title, raw, path)
         ld.translatable("canned", reply.id, "text", reply.text, raw, path)
     return canned
+
+
+def _load_templates(ld: _Loader, path: Path) -> dict[str, MessageTemplate]:
+    """WhatsApp's approved templates; a district without WhatsApp may leave the file out."""
+    templates: dict[str, MessageTemplate] = {}
+    for raw in ld.file(path, "templates", required=False)[0]:
+        template = ld.model(MessageTemplate, raw, path, 1)
+        if not template:
+            continue
+        if template.purpose in templates:
+            ld.errors.append(
+                ContentError(ld.rel(path), raw.line_of("purpose"), f"two templates for {template.purpose!r}")
+            )
+            continue
+        templates[template.purpose] = template
+        ld.translatable("template", template.name, "text", template.text, raw, path)
+    return templates
 
 
 def _load_safety(ld: _Loader, folder: Path) -> dict[str, dict[str, list[str]]]:

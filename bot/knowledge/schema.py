@@ -209,3 +209,41 @@ class CannedReply(Sourced):
         if gap:
             raise ValueError(f"{gap.group()!r} looks like a placeholder; canned replies are sent as they are")
         return value
+
+
+class MessageTemplate(_Strict):
+    """A WhatsApp message template as the district had it approved in Meta's WhatsApp Manager.
+
+    Outside WhatsApp's 24-hour window nothing but an approved template reaches a user, so a
+    caseworker's late reply goes out inside one: `text` is the approved German wording with `{{1}}`
+    where the reply goes, and `languages` maps Lotse's language codes to the codes the template was
+    approved in. A language missing here has no approved template, and the console says so instead
+    of sending.
+    """
+
+    purpose: Literal["caseworker_reply"]
+    name: str = Field(regex=r"^[a-z0-9_]{1,512}$")
+    languages: dict[str, str]
+    text: str = Field(min_length=1)
+    # WhatsApp allows 1024 characters in a template body; the rest is the template's own wording
+    max_parameter: int = Field(700, ge=1, le=1000)
+    source: str = Field(min_length=3)
+    last_checked: dt.date
+
+    @validator("languages")
+    def _known_languages(cls, value: dict[str, str]) -> dict[str, str]:
+        if not value:
+            raise ValueError("name at least one approved language")
+        for code, meta_code in value.items():
+            if code not in LANGUAGE_CODES:
+                raise ValueError(f"unknown language {code!r}; use one of {', '.join(LANGUAGE_CODES)}")
+            if not re.match(r"^[a-z]{2,3}(_[A-Z]{2})?$", meta_code):
+                raise ValueError(f"{meta_code!r} is not a WhatsApp language code like 'fa' or 'en_US'")
+        return value
+
+    @validator("text")
+    def _one_gap(cls, value: str) -> str:
+        value = value.strip()
+        if value.count("{{1}}") != 1 or re.search(r"\{\{[02-9]", value):
+            raise ValueError("the text needs exactly one gap {{1}}, where the caseworker's reply goes")
+        return value

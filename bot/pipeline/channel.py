@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
-from bot.engine.messages import Button
+from bot.engine.messages import Button, Template
 from bot.storage.deliveries import InboxItem
 
 
@@ -17,6 +17,7 @@ class Limits:
     per_second: float  # messages per second over all chats
     per_chat_interval: float  # seconds between two messages to one chat (0: no limit)
     max_length: int  # longest text one message may carry
+    max_with_buttons: int | None = None  # longest text that may carry buttons, where that is shorter
 
 
 class Channel(Protocol):
@@ -29,5 +30,11 @@ class Channel(Protocol):
     async def show_typing(self, chat_id: str) -> None:
         """A typing indicator, for answers that take a moment."""
 
-    async def send(self, chat_id: str, text: str, buttons: Sequence[Button], language: str) -> None:
-        """Deliver one message part; raise `RetryLater` or `Undeliverable` when that fails."""
+    async def send(self, chat_id: str, text: str, buttons: Sequence[Button], language: str) -> str | None:
+        """Deliver one message part; raise `RetryLater` or `Undeliverable` when that fails.
+
+        Returns the platform's id of the message where its delivery receipts refer to it.
+        """
+
+    async def send_template(self, chat_id: str, template: Template, language: str) -> str | None:
+        """Deliver an approved template (WhatsApp outside its window); others raise `Undeliverable`."""

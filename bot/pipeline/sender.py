@@ -61,19 +61,25 @@ class OutboxSender(ClaimLoop[OutboxItem]):
         return max(0.005, self.poll_interval if held is None else min(self.poll_interval, held))
 
     async def work(self, item: OutboxItem) -> None:
-        parts = split_text(item.message.text, self.limits.max_length)
+        parts = self._parts(item)
         sent = item.parts_sent
+        external_id: str | None = None
         try:
+            if item.message.template is not None:
+                await self.limiter.acquire(item.chat_id)
+                external_id = await self.channel.send_template(
+                    item.chat_id, item.message.template, item.language
+                )
             while sent < len(parts):
                 last = sent == len(parts) - 1
                 await self.limiter.acquire(item.chat_id)
-                await self.channel.send(
+                external_id = await self.channel.send(
                     item.chat_id, parts[sent], item.message.buttons if last else (), item.language
                 )
                 sent += 1
                 if not last:
                     await persist(partial(self.deliveries.progress, item, sent))
-            await persist(lambda: self.deliveries.sent(item, self.clock()))
+            await persist(lambda: self.deliveries.sent(item, self.clock(), external_id))
         except RetryLater as exc:
             await self._retry(item, exc)
         except Undeliverable as exc:
@@ -82,6 +88,12 @@ class OutboxSender(ClaimLoop[OutboxItem]):
         except Exception as exc:  # a bug or the database: keep the row, try again later
             log.exception("delivering outbox row %s failed", item.id)
             await self._retry(item, RetryLater(f"{type(exc).__name__}: {exc}"))
+
+    def _parts(self, item: OutboxItem) -> list[str]:
+        if item.message.template is not None:
+            return []  # the template is the whole message; its text is only the transcript's
+        shorter = self.limits.max_with_buttons if item.message.buttons else None
+        return split_text(item.message.text, self.limits.max_length, last_limit=shorter)
 
     async def _retry(self, item: OutboxItem, exc: RetryLater) -> None:
         if item.attempts >= MAX_ATTEMPTS:

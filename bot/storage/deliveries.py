@@ -26,13 +26,15 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from bot.engine.messages import Button, Inbound, Outbound
+from bot.engine.messages import Button, Inbound, Outbound, Template
 from bot.storage.database import reader
 from bot.storage.errors import ClaimLost
 from bot.storage.tables import inbox, outbox
 
 ACTIVE_IN = ("pending", "processing")
 ACTIVE_OUT = ("pending", "sending")
+# Receipts only move forward (a late "delivered" never overwrites "read"); a failure overrides all.
+RECEIPT_ORDER = {"sent": 0, "delivered": 1, "read": 2, "failed": 3}
 
 
 @dataclass(frozen=True)
@@ -70,11 +72,19 @@ class Accepted:
 
 
 def outbound_body(message: Outbound, language: str) -> dict[str, Any]:
-    return {
+    body: dict[str, Any] = {
         "text": message.text,
         "buttons": [[b.title, b.payload] for b in message.buttons],
         "language": language,
     }
+    if message.template is not None:
+        template = message.template
+        body["template"] = {
+            "name": template.name,
+            "language": template.language,
+            "parameters": list(template.parameters),
+        }
+    return body
 
 
 def inbound_body(inbound: Inbound, meta: dict[str, Any]) -> dict[str, Any]:
@@ -83,6 +93,8 @@ def inbound_body(inbound: Inbound, meta: dict[str, Any]) -> dict[str, Any]:
         value = getattr(inbound, name)
         if value:
             body[name] = value
+    if inbound.sent_at is not None:
+        body["sent_at"] = inbound.sent_at.isoformat()
     if meta:
         body["meta"] = meta
     return body
@@ -107,20 +119,30 @@ async def enqueue(
     now: dt.datetime,
 ) -> None:
     """Queue replies in the caller's transaction, so they are sent exactly when it commits."""
-    await conn.execute(
-        sa.insert(outbox),
-        [
-            {
-                "channel": channel,
-                "chat_id": chat_id,
-                "body": outbound_body(m, language),
-                "status": "pending",
-                "next_attempt_at": now,
-                "created_at": now,
-            }
-            for m in messages
-        ],
+    await conn.execute(sa.insert(outbox), [_outbox_row(channel, chat_id, m, language, now) for m in messages])
+
+
+async def enqueue_one(
+    conn: AsyncConnection, channel: str, chat_id: str, message: Outbound, language: str, now: dt.datetime
+) -> int:
+    """Queue one message and return its outbox id, so that the transcript can follow its delivery."""
+    inserted = await conn.execute(
+        sa.insert(outbox).values(**_outbox_row(channel, chat_id, message, language, now))
     )
+    return int(inserted.inserted_primary_key[0])
+
+
+def _outbox_row(
+    channel: str, chat_id: str, message: Outbound, language: str, now: dt.datetime
+) -> dict[str, Any]:
+    return {
+        "channel": channel,
+        "chat_id": chat_id,
+        "body": outbound_body(message, language),
+        "status": "pending",
+        "next_attempt_at": now,
+        "created_at": now,
+    }
 
 
 class Deliveries:
@@ -273,8 +295,38 @@ class Deliveries:
         """Remember how many parts of a long message went out, so a retry sends only the rest."""
         await self._update_outbox(item, parts_sent=parts_sent)
 
-    async def sent(self, item: OutboxItem, now: dt.datetime) -> None:
-        await self._update_outbox(item, status="sent", sent_at=now, lease_until=None, error=None)
+    async def sent(self, item: OutboxItem, now: dt.datetime, external_id: str | None = None) -> None:
+        """Done; `external_id` is the platform's id of the last part, which its receipts name."""
+        await self._update_outbox(
+            item, status="sent", sent_at=now, lease_until=None, error=None, external_id=external_id
+        )
+
+    async def record_receipt(self, channel: str, external_id: str, status: str, error: str | None) -> bool:
+        """A platform's status report on a sent message; False when no row has that id (any more).
+
+        A failure reported after sending (WhatsApp reports most of them this way) turns the row
+        into a failed delivery, which the console shows beside the message.
+        """
+        rank = RECEIPT_ORDER.get(status)
+        if rank is None:
+            return False
+        async with self.engine.begin() as conn:
+            row = (
+                await conn.execute(
+                    sa.select(outbox.c.id, outbox.c.receipt)
+                    .where(outbox.c.channel == channel, outbox.c.external_id == external_id)
+                    .with_for_update()
+                )
+            ).first()
+            if row is None:
+                return False
+            if row.receipt is not None and RECEIPT_ORDER.get(row.receipt, -1) >= rank:
+                return True
+            values: dict[str, Any] = {"receipt": status}
+            if status == "failed":
+                values.update(status="failed", error=(error or "failed")[:200])
+            await conn.execute(sa.update(outbox).where(outbox.c.id == row.id).values(**values))
+            return True
 
     async def retry_outbox(self, item: OutboxItem, error: str, not_before: dt.datetime) -> None:
         await self._update_outbox(
@@ -360,13 +412,21 @@ def _inbox_item(row: Any, claim: str) -> InboxItem:
         kind=body.get("kind", "text"),
         inbox_id=row.id,
         inbox_claim=claim,
+        sent_at=_moment(body.get("sent_at")),
     )
     return InboxItem(inbound, dict(body.get("meta") or {}), row.attempts + 1)
 
 
 def _outbox_item(row: Any, claim: str = "") -> OutboxItem:
     body = dict(row.body)
-    message = Outbound(body.get("text", ""), tuple(Button(t, p) for t, p in body.get("buttons") or []))
+    template = body.get("template")
+    message = Outbound(
+        body.get("text", ""),
+        tuple(Button(t, p) for t, p in body.get("buttons") or []),
+        Template(template["name"], template["language"], tuple(template.get("parameters") or ()))
+        if template
+        else None,
+    )
     return OutboxItem(
         id=row.id,
         channel=row.channel,
@@ -377,3 +437,12 @@ def _outbox_item(row: Any, claim: str = "") -> OutboxItem:
         parts_sent=row.parts_sent,
         claim=claim,
     )
+
+
+def _moment(value: Any) -> dt.datetime | None:
+    if not isinstance(value, str):
+        return None
+    try:
+        return dt.datetime.fromisoformat(value)
+    except ValueError:
+        return None

@@ -17,10 +17,19 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from bot.engine.messages import Button, Outbound
+from bot.engine.messages import Button, Outbound, Template
 from bot.storage.database import as_utc, reader
-from bot.storage.deliveries import enqueue
-from bot.storage.tables import audit_log, conversations, handover_notes, handovers, messages, staff, users
+from bot.storage.deliveries import enqueue_one
+from bot.storage.tables import (
+    audit_log,
+    conversations,
+    handover_notes,
+    handovers,
+    messages,
+    outbox,
+    staff,
+    users,
+)
 
 OPEN = ("waiting", "active")
 
@@ -49,6 +58,7 @@ class Case:
     seen_message_id: int
     unread: int  # the user's messages after the last one a caseworker saw
     last_inbound_at: dt.datetime | None
+    failed_deliveries: int = 0  # messages to the user that could not be delivered since the case opened
 
 
 @dataclass(frozen=True)
@@ -63,6 +73,20 @@ class Line:
     german_machine: bool
     author: str | None  # the caseworker who wrote it; None for the user and the bot
     buttons: tuple[str, ...]
+    created_at: dt.datetime
+    # For what a caseworker or Lotse's desk sent: pending, sent, delivered, read or failed.
+    delivery: str | None = None
+    delivery_error: str | None = None
+    template: bool = False  # went out as an approved template (outside WhatsApp's window)
+
+
+@dataclass(frozen=True)
+class FailedDelivery:
+    """A message to the user that did not arrive, with the platform's reason."""
+
+    outbox_id: int
+    text: str
+    error: str | None
     created_at: dt.datetime
 
 
@@ -98,6 +122,16 @@ def _cases_query() -> Any:
         .where(messages.c.conversation_id == handovers.c.conversation_id, messages.c.direction == "in")
         .scalar_subquery()
     )
+    failed = (
+        sa.select(sa.func.count(outbox.c.id))
+        .where(
+            outbox.c.channel == handovers.c.channel,
+            outbox.c.chat_id == users.c.external_id,
+            outbox.c.status == "failed",
+            outbox.c.created_at >= handovers.c.created_at,
+        )
+        .scalar_subquery()
+    )
     return (
         sa.select(
             handovers,
@@ -105,6 +139,7 @@ def _cases_query() -> Any:
             staff.c.display_name.label("assignee_name"),
             unread.label("unread"),
             last_inbound.label("last_inbound_at"),
+            failed.label("failed_deliveries"),
         )
         .join(conversations, conversations.c.id == handovers.c.conversation_id)
         .join(users, users.c.id == conversations.c.user_id)
@@ -137,6 +172,7 @@ def _case(row: Any) -> Case:
         seen_message_id=row.seen_message_id,
         unread=int(row.unread or 0),
         last_inbound_at=moment(row.last_inbound_at),
+        failed_deliveries=int(row.failed_deliveries or 0),
     )
 
 
@@ -186,8 +222,11 @@ class HandoverTransaction:
         machine: bool,
         now: dt.datetime,
         buttons: Sequence[tuple[str, str]] = (),
+        template: Template | None = None,
     ) -> int:
         """A message to the user: stored in the transcript and queued for delivery together."""
+        outbound = Outbound(text, tuple(Button(title, payload) for title, payload in buttons), template)
+        outbox_id = await enqueue_one(self.conn, case.channel, case.chat_id, outbound, case.language, now)
         inserted = await self.conn.execute(
             sa.insert(messages).values(
                 conversation_id=case.conversation_id,
@@ -200,10 +239,9 @@ class HandoverTransaction:
                 german=german,
                 german_machine=machine,
                 author_id=author_id,
+                outbox_id=outbox_id,
             )
         )
-        outbound = Outbound(text, tuple(Button(title, payload) for title, payload in buttons))
-        await enqueue(self.conn, case.channel, case.chat_id, [outbound], case.language, now)
         return int(inserted.inserted_primary_key[0])
 
     async def add_note(self, case: Case, staff_id: int, kind: str, text: str, now: dt.datetime) -> None:
@@ -283,8 +321,16 @@ class Handovers:
     async def transcript(self, conversation_id: int, after: int = 0, limit: int = 500) -> list[Line]:
         """The conversation's messages after `after`, oldest first (the last `limit` of them)."""
         query = (
-            sa.select(messages, staff.c.display_name.label("author"))
+            sa.select(
+                messages,
+                staff.c.display_name.label("author"),
+                outbox.c.status.label("outbox_status"),
+                outbox.c.receipt,
+                outbox.c.error.label("delivery_error"),
+                outbox.c.body.label("outbox_body"),
+            )
             .outerjoin(staff, staff.c.id == messages.c.author_id)
+            .outerjoin(outbox, outbox.c.id == messages.c.outbox_id)
             .where(messages.c.conversation_id == conversation_id, messages.c.id > after)
             .order_by(messages.c.id.desc())
             .limit(limit)
@@ -302,8 +348,31 @@ class Handovers:
                 author=row.author,
                 buttons=tuple(str(b[0]) for b in (row.buttons or ())),
                 created_at=as_utc(row.created_at),
+                delivery=_delivery(row),
+                delivery_error=row.delivery_error if _delivery(row) == "failed" else None,
+                template=bool(row.outbox_body and row.outbox_body.get("template")),
             )
             for row in reversed(rows)
+        ]
+
+    async def failed_deliveries(self, case: Case, limit: int = 20) -> list[FailedDelivery]:
+        """What did not reach the user since the case opened, bot answers included, newest first."""
+        query = (
+            sa.select(outbox.c.id, outbox.c.body, outbox.c.error, outbox.c.created_at)
+            .where(
+                outbox.c.channel == case.channel,
+                outbox.c.chat_id == case.chat_id,
+                outbox.c.status == "failed",
+                outbox.c.created_at >= case.created_at,
+            )
+            .order_by(outbox.c.id.desc())
+            .limit(limit)
+        )
+        async with self.reader.connect() as conn:
+            rows = (await conn.execute(query)).all()
+        return [
+            FailedDelivery(row.id, str((row.body or {}).get("text", "")), row.error, as_utc(row.created_at))
+            for row in rows
         ]
 
     async def notes(self, case_id: int) -> list[Note]:
@@ -352,3 +421,14 @@ class Handovers:
             AuditEntry(row.username, row.action, row.handover_id, row.detail, as_utc(row.created_at))
             for row in rows
         ]
+
+
+def _delivery(row: Any) -> str | None:
+    """One word for how far a message got: the platform's receipt when there is one."""
+    if row.outbox_status is None:
+        return None  # a bot answer, or the outbox row is gone
+    if row.outbox_status == "failed" or row.receipt == "failed":
+        return "failed"
+    if row.outbox_status == "sent":
+        return row.receipt if row.receipt in ("delivered", "read") else "sent"
+    return "pending"

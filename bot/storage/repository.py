@@ -87,7 +87,8 @@ class SqlTransaction:
                 "confidence": turn.confidence,
                 "language": turn.language,
                 "answer_key": None,
-                "created_at": now,
+                # when the user wrote it (WhatsApp's reply window counts from then), never in our future
+                "created_at": min(inbound.sent_at, now) if inbound.sent_at is not None else now,
             }
         ]
         rows += [

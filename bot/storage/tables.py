@@ -69,6 +69,9 @@ messages = sa.Table(
     sa.Column("german", sa.Text),
     sa.Column("german_machine", sa.Boolean),
     sa.Column("author_id", sa.Integer),
+    # The delivery of a message written outside a turn (a caseworker's reply, a notice), so that the
+    # console can say whether it arrived; no foreign key, since outbox rows are cleaned up separately.
+    sa.Column("outbox_id", sa.Integer),
     sa.Index("ix_messages_conversation_id_id", "conversation_id", "id"),
 )
 
@@ -170,8 +173,12 @@ outbox = sa.Table(
     sa.Column("error", sa.String(200)),
     sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
     sa.Column("sent_at", sa.DateTime(timezone=True)),
+    # What the platform reported after sending (WhatsApp's status callbacks refer to its message id).
+    sa.Column("external_id", sa.String(128)),  # the platform's id of the message's last part
+    sa.Column("receipt", sa.String(12)),  # delivered | read | failed, the furthest status reported
     sa.Index("ix_outbox_status_channel_id", "status", "channel", "id"),
     sa.Index("ix_outbox_channel_chat_id_id", "channel", "chat_id", "id"),
+    sa.Index("ix_outbox_channel_external_id", "channel", "external_id"),
 )
 
 # The caseworker console (DESIGN "Privacy and security"): personal accounts, never shared logins.

@@ -20,12 +20,15 @@ from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 
 from bot.app import Lotse
+from bot.channels.received import Received
 from bot.channels.telegram.client import TelegramChannel, webhook_secret
-from bot.channels.telegram.convert import Received
 from bot.channels.telegram.polling import TelegramPoller
 from bot.channels.telegram.webhook import webhook_route
 from bot.channels.webchat.channel import WebChatChannel
 from bot.channels.webchat.routes import webchat_routes
+from bot.channels.whatsapp.channel import WhatsAppChannel
+from bot.channels.whatsapp.setup import whatsapp_from_settings
+from bot.channels.whatsapp.webhook import webhook_routes as whatsapp_routes
 from bot.console.accounts import Accounts
 from bot.console.routes import STATIC as CONSOLE_STATIC
 from bot.console.routes import console_routes
@@ -48,6 +51,7 @@ class Service:
     telegram: TelegramChannel | None = None
     telegram_mode: str = "off"  # off | polling | webhook
     telegram_secret: str = ""  # the webhook's secret token, when Telegram uses the webhook
+    whatsapp: WhatsAppChannel | None = None
     routes: list[BaseRoute] = field(default_factory=list)
     accounts: Accounts | None = None
     desk: Desk | None = None
@@ -65,6 +69,9 @@ def build_service(lotse: Lotse) -> Service:
             Limits(settings.telegram_rate, settings.telegram_chat_interval, 4096),
         )
         channels.append(telegram)
+    whatsapp = whatsapp_from_settings(settings, lotse.catalogs)
+    if whatsapp is not None:
+        channels.append(whatsapp)
     deliveries = Deliveries(lotse.database, lease=settings.lease_seconds)
     pipeline = Pipeline(
         deliveries,
@@ -73,7 +80,7 @@ def build_service(lotse: Lotse) -> Service:
         concurrency=settings.worker_concurrency,
         typing_after=settings.typing_after,
     )
-    service = Service(lotse, pipeline, telegram)
+    service = Service(lotse, pipeline, telegram, whatsapp=whatsapp)
     service.routes = webchat_routes(pipeline, lotse.catalogs, lotse.content)
     service.routes.append(Route("/healthz", _health(service)))
     service.accounts = Accounts(lotse.database)
@@ -85,6 +92,15 @@ def build_service(lotse: Lotse) -> Service:
     service.routes.append(
         Mount("/static/console", StaticFiles(directory=str(CONSOLE_STATIC)), name="console-static")
     )
+    if whatsapp is not None:
+        service.routes.extend(
+            whatsapp_routes(
+                pipeline,
+                settings.whatsapp_phone_number_id,
+                settings.whatsapp_app_secret,
+                settings.whatsapp_verify_token,
+            )
+        )
     if telegram is not None:
         service.telegram_mode = "webhook" if settings.telegram_webhook_url else "polling"
         if service.telegram_mode == "webhook":
@@ -142,6 +158,8 @@ async def stop(service: Service) -> None:
     if service.telegram is not None:
         with contextlib.suppress(Exception):
             await service.telegram.stop()
+    if service.whatsapp is not None:
+        await service.whatsapp.close()
     await service.lotse.close()
 
 
@@ -157,6 +175,7 @@ def _health(service: Service) -> Any:
                 "database": True,
                 "model": True,
                 "telegram": service.telegram_mode,
+                "whatsapp": "webhook" if service.whatsapp is not None else "off",
                 "pending": counts,
             }
         )

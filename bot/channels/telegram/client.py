@@ -18,7 +18,7 @@ from telegram.constants import ChatAction
 from telegram.error import BadRequest, ChatMigrated, Forbidden, InvalidToken, NetworkError, RetryAfter
 from telegram.request import HTTPXRequest
 
-from bot.engine.messages import Button
+from bot.engine.messages import Button, Template
 from bot.i18n.catalogs import N_, Catalogs, Translator
 from bot.i18n.languages import LANGUAGES
 from bot.pipeline.channel import Limits
@@ -97,7 +97,7 @@ class TelegramChannel:
     async def show_typing(self, chat_id: str) -> None:
         await self.bot.send_chat_action(int(chat_id), ChatAction.TYPING)
 
-    async def send(self, chat_id: str, text: str, buttons: Sequence[Button], language: str) -> None:
+    async def send(self, chat_id: str, text: str, buttons: Sequence[Button], language: str) -> str | None:
         try:
             await self.bot.send_message(
                 chat_id=int(chat_id),
@@ -111,6 +111,10 @@ class TelegramChannel:
             raise Undeliverable(f"{type(exc).__name__}: {exc}") from exc
         except NetworkError as exc:  # 5xx, timeouts, connection refused
             raise RetryLater(f"{type(exc).__name__}: {exc}") from exc
+        return None  # Telegram sends no delivery receipts to bots
+
+    async def send_template(self, chat_id: str, template: Template, language: str) -> str | None:
+        raise Undeliverable("Telegram has no templates: a bot may always write to its users")
 
     async def register_commands(self, catalogs: Catalogs) -> None:
         """The command menu in every language Lotse speaks, and English for all others."""

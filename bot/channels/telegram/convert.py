@@ -6,11 +6,11 @@ webhook that did not answer, or to getUpdates before the offset was confirmed).
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from typing import Any
 
 from telegram import Message, Update
 
+from bot.channels.received import Received
 from bot.engine.messages import Inbound
 
 CHANNEL = "telegram"
@@ -29,13 +29,6 @@ _ATTACHMENTS: tuple[tuple[str, str], ...] = (
     ("venue", "location"),
     ("contact", "contact"),
 )
-
-
-@dataclass(frozen=True)
-class Received:
-    inbound: Inbound
-    external_id: str
-    meta: dict[str, Any] = field(default_factory=dict)
 
 
 def to_inbound(update: Update) -> Received | None:

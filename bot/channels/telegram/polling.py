@@ -14,8 +14,9 @@ from collections.abc import Awaitable, Callable
 from telegram import Update
 from telegram.error import Conflict, InvalidToken, NetworkError, RetryAfter, TelegramError
 
+from bot.channels.received import Received
 from bot.channels.telegram.client import TelegramChannel, retry_seconds
-from bot.channels.telegram.convert import Received, to_inbound
+from bot.channels.telegram.convert import to_inbound
 
 log = logging.getLogger(__name__)
 

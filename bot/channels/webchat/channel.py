@@ -6,7 +6,7 @@ import hashlib
 import re
 from collections.abc import Sequence
 
-from bot.engine.messages import Button
+from bot.engine.messages import Button, Template
 from bot.pipeline.channel import Limits
 from bot.pipeline.errors import Undeliverable
 from bot.storage.deliveries import InboxItem
@@ -32,5 +32,8 @@ class WebChatChannel:
     async def show_typing(self, chat_id: str) -> None:
         return None  # the page shows its own typing indicator
 
-    async def send(self, chat_id: str, text: str, buttons: Sequence[Button], language: str) -> None:
+    async def send(self, chat_id: str, text: str, buttons: Sequence[Button], language: str) -> str | None:
         raise Undeliverable("web chat messages are fetched by the browser, not pushed")
+
+    async def send_template(self, chat_id: str, template: Template, language: str) -> str | None:
+        raise Undeliverable("the web chat has no templates: it may always write")

@@ -1,0 +1,1 @@
+"""WhatsApp through Meta's Cloud API: the webhook that receives, and the Graph API client that sends."""
