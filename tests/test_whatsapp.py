@@ -362,3 +362,32 @@ async def test_a_caseworker_reply_25_hours_after_the_users_last_message_goes_out
         await strict.reply(weber, case_id, "Noch eine Frage", "Noch eine Frage", machine=False)
     await asyncio.sleep(1.0)
     assert len(graph.messages(user)) == before + 1
+
+
+async def test_a_failure_meta_reports_later_shows_as_not_delivered(
+    graph: FakeGraphApi, running: Running
+) -> None:
+    user = new_user()
+    assert await graph.auser_sends(graph.webhooks.text(user, "سلام")) == 200
+    await settled(graph, user)
+    last = graph.outgoing(user)[-1].id
+    # Meta accepted the message, then reports that it could not be delivered
+    assert await graph.auser_sends(graph.webhooks.statuses(user, last, "failed")) == 200
+    assert (
+        await graph.auser_sends(graph.webhooks.statuses(user, last, "delivered")) == 200
+    )  # late, out of order
+
+    async def row() -> Any:
+        async with running.service.lotse.database.connect() as conn:
+            query = sa.select(outbox.c.status, outbox.c.receipt, outbox.c.error).where(
+                outbox.c.channel == "whatsapp", outbox.c.external_id == last
+            )
+            return (await conn.execute(query)).first()
+
+    for _ in range(100):
+        if (found := await row()) is not None and found.receipt == "failed":
+            break
+        await asyncio.sleep(0.1)
+    found = await row()
+    assert found is not None and (found.status, found.receipt) == ("failed", "failed")
+    assert found.error.startswith("131047") and "24-Stunden-Fenster" in found.error
