@@ -58,8 +58,8 @@ class Settings:
     # Telegram's limits; lowered or raised only to measure (the benchmark sets the per-chat one to 0).
     telegram_rate: float = field(default_factory=lambda: _float("TELEGRAM_RATE", 30.0))
     telegram_chat_interval: float = field(default_factory=lambda: _float("TELEGRAM_CHAT_INTERVAL", 1.0))
-    # WhatsApp Cloud API: on when token and phone number id are set; the webhook then needs the app
-    # secret (to check Meta's signatures) and the verify token (for Meta's subscription handshake).
+    # WhatsApp Cloud API: on when token, phone number id, app secret (to check Meta's signatures) and
+    # verify token (for Meta's subscription handshake) are set; some but not all of them is an error.
     whatsapp_token: str = field(default_factory=lambda: os.environ.get("WHATSAPP_TOKEN", ""))
     whatsapp_phone_number_id: str = field(
         default_factory=lambda: os.environ.get("WHATSAPP_PHONE_NUMBER_ID", "")

@@ -16,6 +16,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import uvicorn
 
@@ -28,8 +29,10 @@ from bot.handover.desk import Desk
 from bot.storage.handovers import Handovers
 from bot.translation.service import MachineTranslation
 from bot.web.server import Service, build_service, create_app
+from tests.fakes.whatsapp import FakeGraphApi
 
 WEBHOOK_SECRET = "test-webhook-secret_0123456789"
+WHATSAPP_VERIFY_TOKEN = "verify-token-of-the-district"
 ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -75,6 +78,21 @@ def telegram_settings(
         telegram_webhook_secret=WEBHOOK_SECRET if webhook else "",
         telegram_chat_interval=chat_interval,
         typing_after=typing_after,  # always, so that tests see the indicator
+    )
+
+
+def whatsapp_settings(database_url: str, graph: FakeGraphApi, **more: Any) -> Settings:
+    """WhatsApp alone (whatever the environment says about Telegram), sending to the fake Graph API."""
+    return Settings(
+        database_url=database_url,
+        telegram_token="",
+        whatsapp_token=graph.access_token,
+        whatsapp_phone_number_id=graph.phone_number_id,
+        whatsapp_app_secret=graph.app_secret,
+        whatsapp_verify_token=WHATSAPP_VERIFY_TOKEN,
+        whatsapp_api_base_url=graph.base_url,
+        whatsapp_api_version=graph.version,
+        **more,
     )
 
 

@@ -18,20 +18,20 @@ import httpx
 import pytest
 import sqlalchemy as sa
 
-from bot.config import Settings
+from bot.engine.messages import Outbound
 from bot.engine.understanding import Understanding
 from bot.handover.desk import Desk
 from bot.handover.errors import InvalidAction
 from bot.i18n.catalogs import Catalogs, Translator
+from bot.storage.deliveries import enqueue_one
 from bot.storage.handovers import Handovers
-from bot.storage.tables import conversations, handovers, inbox, messages, outbox, users
+from bot.storage.tables import conversations, early_receipts, handovers, inbox, messages, outbox, users
 from tests.fakes.libretranslate import FakeLibreTranslate
 from tests.fakes.whatsapp import FakeGraphApi
 from tests.fakes.whatsapp_payloads import sign
-from tests.harness import Running, running_service
+from tests.harness import WHATSAPP_VERIFY_TOKEN, Running, running_service, whatsapp_settings
 from tests.test_console_accounts import _csrf
 
-VERIFY_TOKEN = "verify-token-of-the-district"
 KITA_FA = "سلام، برای پسرم جای مهدکودک می‌خواهم"
 ASK_FA = "می‌خواهم با یک نفر صحبت کنم"
 ASK_DE = "Ich möchte mit einer Person sprechen"
@@ -60,25 +60,13 @@ def libre() -> Iterator[FakeLibreTranslate]:
         yield fake
 
 
-def whatsapp_settings(graph: FakeGraphApi, database_url: str, libre_url: str) -> Settings:
-    return Settings(
-        database_url=database_url,
-        whatsapp_token=graph.access_token,
-        whatsapp_phone_number_id=graph.phone_number_id,
-        whatsapp_app_secret=graph.app_secret,
-        whatsapp_verify_token=VERIFY_TOKEN,
-        whatsapp_api_base_url=graph.base_url,
-        whatsapp_api_version=graph.version,
-        translation_provider="libre",
-        libretranslate_url=libre_url,
-    )
-
-
 @pytest.fixture
 async def running(
     graph: FakeGraphApi, libre: FakeLibreTranslate, database_url: str, understanding: Understanding
 ) -> AsyncIterator[Running]:
-    settings = whatsapp_settings(graph, database_url, libre.url)
+    settings = whatsapp_settings(
+        database_url, graph, translation_provider="libre", libretranslate_url=libre.url
+    )
     async with running_service(settings, understanding) as service:
         graph.reset()
         graph.heal()
@@ -141,10 +129,10 @@ async def inbox_rows(running: Running, wa_id: str) -> int:
 async def test_meta_verifies_the_webhook_with_the_configured_token(
     graph: FakeGraphApi, running: Running
 ) -> None:
-    answer = await graph.averify("subscribe", VERIFY_TOKEN, "1158201444")
+    answer = await graph.averify("subscribe", WHATSAPP_VERIFY_TOKEN, "1158201444")
     assert answer.status_code == 200 and answer.text == "1158201444"
     assert (await graph.averify("subscribe", "a-guess", "1158201444")).status_code == 403
-    assert (await graph.averify("unsubscribe", VERIFY_TOKEN, "1158201444")).status_code == 403
+    assert (await graph.averify("unsubscribe", WHATSAPP_VERIFY_TOKEN, "1158201444")).status_code == 403
 
 
 async def test_forged_and_unsigned_posts_get_403_and_store_nothing(
@@ -391,3 +379,29 @@ async def test_a_failure_meta_reports_later_shows_as_not_delivered(
     found = await row()
     assert found is not None and (found.status, found.receipt) == ("failed", "failed")
     assert found.error.startswith("131047") and "24-Stunden-Fenster" in found.error
+
+
+async def test_a_receipt_that_overtakes_the_senders_record_is_kept_for_it(running: Running) -> None:
+    """Meta may call back before the sender has stored the message's id; the receipt must not be lost."""
+    deliveries = running.service.pipeline.deliveries
+    now = dt.datetime.now(dt.timezone.utc)
+    user, wamid = new_user(), f"wamid.early{random.randint(10**6, 10**7)}"
+    async with running.service.lotse.database.begin() as conn:
+        outbox_id = await enqueue_one(conn, "whatsapp-test", user, Outbound("سلام"), "fa", now)
+    [item] = await deliveries.claim_outbox("whatsapp-test", now, 1)
+    assert item.id == outbox_id
+    assert not await deliveries.record_receipt("whatsapp-test", wamid, "read", None, now)
+    assert not await deliveries.record_receipt("whatsapp-test", wamid, "delivered", None, now)
+    await deliveries.sent(item, now, wamid)
+    async with running.service.lotse.database.connect() as conn:
+        receipt = (
+            await conn.execute(sa.select(outbox.c.receipt).where(outbox.c.id == outbox_id))
+        ).scalar_one()
+        waiting = (
+            await conn.execute(
+                sa.select(sa.func.count())
+                .select_from(early_receipts)
+                .where(early_receipts.c.external_id == wamid)
+            )
+        ).scalar_one()
+    assert receipt == "read" and waiting == 0

@@ -12,6 +12,5 @@ from bot.engine.messages import Inbound
 class Received:
     inbound: Inbound
     external_id: str  # the platform's identity of the message, on which redeliveries are dropped
-    meta: dict[str, Any] = field(
-        default_factory=dict
-    )  # what the adapter needs back later (e.g. to acknowledge)
+    # what the adapter needs back later, e.g. Telegram's callback id to stop a button's spinner
+    meta: dict[str, Any] = field(default_factory=dict)

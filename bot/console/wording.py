@@ -155,7 +155,7 @@ ENGLISH: dict[str, str] = {
     "Bitte wählen Sie eine Kollegin oder einen Kollegen.": "Please choose a colleague.",
     "Das eigene Konto kann man nicht sperren.": "You cannot disable your own account.",
     "Das Protokoll sehen nur Teamleitung und Verwaltung.": "Only team leads and administrators see the audit log.",
-    "Fenster noch": "window left",
+    "Fenster noch": "window open for",
     "Fenster zu": "window closed",
     "nicht zugestellt": "not delivered",
     "als WhatsApp-Vorlage": "as WhatsApp template",

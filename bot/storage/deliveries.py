@@ -29,12 +29,13 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from bot.engine.messages import Button, Inbound, Outbound, Template
 from bot.storage.database import reader
 from bot.storage.errors import ClaimLost
-from bot.storage.tables import inbox, outbox
+from bot.storage.tables import early_receipts, inbox, outbox
 
 ACTIVE_IN = ("pending", "processing")
 ACTIVE_OUT = ("pending", "sending")
 # Receipts only move forward (a late "delivered" never overwrites "read"); a failure overrides all.
 RECEIPT_ORDER = {"sent": 0, "delivered": 1, "read": 2, "failed": 3}
+EARLY_RECEIPTS_KEPT = dt.timedelta(days=1)  # a receipt for a message Lotse never stored is dropped then
 
 
 @dataclass(frozen=True)
@@ -296,37 +297,52 @@ class Deliveries:
         await self._update_outbox(item, parts_sent=parts_sent)
 
     async def sent(self, item: OutboxItem, now: dt.datetime, external_id: str | None = None) -> None:
-        """Done; `external_id` is the platform's id of the last part, which its receipts name."""
-        await self._update_outbox(
-            item, status="sent", sent_at=now, lease_until=None, error=None, external_id=external_id
-        )
+        """Done; `external_id` is the platform's id of the last part, which its receipts name.
 
-    async def record_receipt(self, channel: str, external_id: str, status: str, error: str | None) -> bool:
-        """A platform's status report on a sent message; False when no row has that id (any more).
+        A receipt for that id may have arrived already (see `record_receipt`): it is applied now.
+        """
+        async with self.engine.begin() as conn:
+            await conn.execute(
+                sa.update(outbox)
+                .where(outbox.c.id == item.id, outbox.c.claim == item.claim)
+                .values(status="sent", sent_at=now, lease_until=None, error=None, external_id=external_id)
+            )
+            if external_id is None:
+                return
+            early = early_receipts.c.channel == item.channel, early_receipts.c.external_id == external_id
+            waiting = (await conn.execute(sa.select(early_receipts).where(*early))).all()
+            if waiting:
+                await conn.execute(sa.delete(early_receipts).where(*early))
+                for receipt in sorted(waiting, key=lambda r: RECEIPT_ORDER.get(r.status, -1)):
+                    await _apply_receipt(conn, item.channel, external_id, receipt.status, receipt.error)
+
+    async def record_receipt(
+        self, channel: str, external_id: str, status: str, error: str | None, now: dt.datetime
+    ) -> bool:
+        """A platform's status report on a sent message; False when no sent row has that id yet.
 
         A failure reported after sending (WhatsApp reports most of them this way) turns the row
-        into a failed delivery, which the console shows beside the message.
+        into a failed delivery, which the console shows beside the message. A receipt can overtake
+        the sender's own record of the id; it then waits in `early_receipts` for `sent`.
         """
-        rank = RECEIPT_ORDER.get(status)
-        if rank is None:
+        if status not in RECEIPT_ORDER:
             return False
         async with self.engine.begin() as conn:
-            row = (
-                await conn.execute(
-                    sa.select(outbox.c.id, outbox.c.receipt)
-                    .where(outbox.c.channel == channel, outbox.c.external_id == external_id)
-                    .with_for_update()
-                )
-            ).first()
-            if row is None:
-                return False
-            if row.receipt is not None and RECEIPT_ORDER.get(row.receipt, -1) >= rank:
+            if await _apply_receipt(conn, channel, external_id, status, error):
                 return True
-            values: dict[str, Any] = {"receipt": status}
-            if status == "failed":
-                values.update(status="failed", error=(error or "failed")[:200])
-            await conn.execute(sa.update(outbox).where(outbox.c.id == row.id).values(**values))
-            return True
+            await conn.execute(
+                sa.delete(early_receipts).where(early_receipts.c.created_at < now - EARLY_RECEIPTS_KEPT)
+            )
+            await conn.execute(
+                sa.insert(early_receipts).values(
+                    channel=channel,
+                    external_id=external_id,
+                    status=status,
+                    error=error and error[:200],
+                    created_at=now,
+                )
+            )
+            return False
 
     async def retry_outbox(self, item: OutboxItem, error: str, not_before: dt.datetime) -> None:
         await self._update_outbox(
@@ -370,6 +386,27 @@ class Deliveries:
                 await conn.execute(sa.select(inbox.c.status).where(inbox.c.id == inbox_id))
             ).scalar_one_or_none()
         return status in {"done", "failed"}
+
+
+async def _apply_receipt(
+    conn: AsyncConnection, channel: str, external_id: str, status: str, error: str | None
+) -> bool:
+    """Move a sent row's receipt forward (a late "delivered" never undoes "read" or "failed")."""
+    row = (
+        await conn.execute(
+            sa.select(outbox.c.id, outbox.c.receipt)
+            .where(outbox.c.channel == channel, outbox.c.external_id == external_id)
+            .with_for_update()
+        )
+    ).first()
+    if row is None:
+        return False
+    if row.receipt is None or RECEIPT_ORDER.get(row.receipt, -1) < RECEIPT_ORDER[status]:
+        values: dict[str, Any] = {"receipt": status}
+        if status == "failed":
+            values.update(status="failed", error=(error or "failed")[:200])
+        await conn.execute(sa.update(outbox).where(outbox.c.id == row.id).values(**values))
+    return True
 
 
 def _first_of_its_chat(table: sa.Table, active: tuple[str, ...]) -> Any:

@@ -181,6 +181,21 @@ outbox = sa.Table(
     sa.Index("ix_outbox_channel_external_id", "channel", "external_id"),
 )
 
+# A status callback that came before the sender stored the message's id (Meta may call back within
+# milliseconds); applied and deleted when the id is stored, dropped after a day if it never is.
+early_receipts = sa.Table(
+    "early_receipts",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("channel", sa.String(32), nullable=False),
+    sa.Column("external_id", sa.String(128), nullable=False),
+    sa.Column("status", sa.String(12), nullable=False),
+    sa.Column("error", sa.String(200)),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Index("ix_early_receipts_channel_external_id", "channel", "external_id"),
+    sa.Index("ix_early_receipts_created_at", "created_at"),
+)
+
 # The caseworker console (DESIGN "Privacy and security"): personal accounts, never shared logins.
 # Sessions are stored server-side so that a password change or a disabled account ends them at
 # once; the table holds only the SHA-256 of the cookie token, so a leaked database opens no session.

@@ -53,6 +53,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from tests.fakes.threaded import serve_in_thread
+
 DEFAULT_TOKEN = "123456:TEST-TOKEN"
 BOT_FIRST_NAME = "Lotse"
 BOT_USERNAME = "lotse_test_bot"
@@ -334,39 +336,8 @@ class FakeBotApi:
         if self._server is not None:
             return self
         self._stopping.clear()
-        config = uvicorn.Config(
-            self._app,
-            host="127.0.0.1",
-            port=0,
-            log_level="warning",
-            lifespan="off",
-            log_config=None,  # leave the test process's logging configuration alone
-            access_log=False,
-            ws="none",
-            timeout_graceful_shutdown=2,
-        )
-        server = uvicorn.Server(config)
-        thread = threading.Thread(target=self._serve, args=(server,), name="fake-telegram", daemon=True)
-        thread.start()
-        deadline = time.monotonic() + 10
-        while not server.started:
-            if not thread.is_alive() or time.monotonic() > deadline:
-                server.should_exit = True
-                raise RuntimeError("the fake Telegram server did not start")
-            time.sleep(0.005)
-        port = server.servers[0].sockets[0].getsockname()[1]
-        self._server, self._thread = server, thread
-        self._base_url = f"http://127.0.0.1:{port}"
+        self._server, self._thread, self._base_url = serve_in_thread(self._app, "fake-telegram")
         return self
-
-    @staticmethod
-    def _serve(server: uvicorn.Server) -> None:
-        # A loop of its own: the server must not depend on (or block) the test's event loop.
-        loop = asyncio.new_event_loop()
-        try:
-            loop.run_until_complete(server.serve())
-        finally:
-            loop.close()
 
     def stop(self) -> None:
         """Stop the server; pending long polls return at once. Safe to call twice."""

@@ -52,6 +52,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from tests.fakes.threaded import serve_in_thread
 from tests.fakes.whatsapp_payloads import (
     Built,
     JsonDict,
@@ -278,39 +279,10 @@ class FakeGraphApi:
         """Start serving in a background thread; returns once the port is bound."""
         if self._server is not None:
             return self
-        config = uvicorn.Config(
-            self._app,
-            host="127.0.0.1",
-            port=0,
-            log_level="warning",
-            lifespan="off",
-            log_config=None,  # leave the test process's logging configuration alone
-            access_log=False,
-            ws="none",
-            timeout_graceful_shutdown=2,
+        self._server, self._thread, self._base_url = serve_in_thread(
+            self._app, "fake-whatsapp", after=self._drain
         )
-        server = uvicorn.Server(config)
-        thread = threading.Thread(target=self._serve, args=(server,), name="fake-whatsapp", daemon=True)
-        thread.start()
-        deadline = time.monotonic() + 10
-        while not server.started:
-            if not thread.is_alive() or time.monotonic() > deadline:
-                server.should_exit = True
-                raise RuntimeError("the fake WhatsApp Cloud API server did not start")
-            time.sleep(0.005)
-        port = server.servers[0].sockets[0].getsockname()[1]
-        self._server, self._thread = server, thread
-        self._base_url = f"http://127.0.0.1:{port}"
         return self
-
-    def _serve(self, server: uvicorn.Server) -> None:
-        # A loop of its own: the server must not depend on (or block) the test's event loop.
-        loop = asyncio.new_event_loop()
-        try:
-            loop.run_until_complete(server.serve())
-            loop.run_until_complete(self._drain())
-        finally:
-            loop.close()
 
     async def _drain(self) -> None:
         """Cancel status posts still waiting when the server stops, and close the webhook client."""

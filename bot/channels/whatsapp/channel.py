@@ -7,6 +7,7 @@ from collections.abc import Sequence
 
 import httpx
 
+from bot.channels.whatsapp.convert import CHANNEL
 from bot.channels.whatsapp.graph import GraphClient, GraphError, as_delivery_error
 from bot.channels.whatsapp.layout import (
     INTERACTIVE_BODY_LIMIT,
@@ -22,7 +23,6 @@ from bot.storage.deliveries import InboxItem
 
 log = logging.getLogger(__name__)
 
-CHANNEL = "whatsapp"
 OPEN_LIST = N_("Auswählen")  # on the button that opens a list of choices (20 characters at most)
 MORE_CHOICES = N_("Weitere Möglichkeiten:")
 
@@ -52,7 +52,7 @@ class WhatsAppChannel:
             await self.client.mark_read(message_id)
 
     async def show_typing(self, chat_id: str) -> None:
-        """Nothing: the Cloud API's typing indicator is tied to marking a message read, done already."""
+        """Nothing: in the Cloud API typing is a flag on the read mark, and `acknowledge` sent that already."""
         return None
 
     async def send(self, chat_id: str, text: str, buttons: Sequence[Button], language: str) -> str | None:

@@ -27,7 +27,6 @@ _KINDS = {
     "sticker": "sticker",
     "location": "location",
     "contacts": "contact",
-    "reaction": "reaction",
 }
 _SKIPPED = frozenset({"system", "request_welcome", "ephemeral"})  # nothing the user asked
 

@@ -21,9 +21,6 @@ from bot.pipeline.errors import RetryLater, Undeliverable
 
 log = logging.getLogger(__name__)
 
-DEFAULT_BASE_URL = "https://graph.facebook.com"
-DEFAULT_VERSION = "v23.0"
-
 # Codes where waiting helps: throughput and pair rate limits, spam rate limit, temporary trouble at Meta.
 RETRY_CODES = frozenset({4, 80007, 130429, 131000, 131016, 131048, 131056, 133004})
 # Codes that no retry fixes, with what the console and the log say about them.
@@ -73,8 +70,8 @@ class GraphClient:
         self,
         token: str,
         phone_number_id: str,
-        base_url: str = DEFAULT_BASE_URL,
-        version: str = DEFAULT_VERSION,
+        base_url: str,
+        version: str,
         transport: httpx.AsyncBaseTransport | None = None,
         timeout: float = 10.0,
     ) -> None:

@@ -69,7 +69,9 @@ def webhook_routes(
                 )
                 if error is not None:
                     log.warning("WhatsApp reports a message as not delivered: %s", error)
-                await pipeline.deliveries.record_receipt(CHANNEL, receipt.message_id, receipt.status, error)
+                await pipeline.deliveries.record_receipt(
+                    CHANNEL, receipt.message_id, receipt.status, error, pipeline.clock()
+                )
         except Exception:
             log.exception("storing a WhatsApp notification failed; Meta will deliver it again")
             return JSONResponse({"error": "try again"}, status_code=503)
