@@ -42,18 +42,16 @@ import zlib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from http import HTTPStatus
-from types import TracebackType
 from typing import Any
 from urllib.parse import parse_qsl
 
 import httpx
-import uvicorn
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from tests.fakes.threaded import serve_in_thread
+from tests.fakes.threaded import ThreadedFake
 
 DEFAULT_TOKEN = "123456:TEST-TOKEN"
 BOT_FIRST_NAME = "Lotse"
@@ -271,7 +269,7 @@ class _Failure:
         return self.alive(now) and (self.method is None or self.method == method)
 
 
-class FakeBotApi:
+class FakeBotApi(ThreadedFake):
     """A Telegram Bot API server on 127.0.0.1 with a random port, recording every call.
 
     Use as `with FakeBotApi() as fake:` or `fake = FakeBotApi().start()` … `fake.stop()`; point PTB at it
@@ -288,9 +286,6 @@ class FakeBotApi:
         # Re-entrant, because wait_for() evaluates predicates (which call sent(), texts()...) while holding it.
         self._cond = threading.Condition(threading.RLock())
         self._stopping = threading.Event()
-        self._server: uvicorn.Server | None = None
-        self._thread: threading.Thread | None = None
-        self._base_url: str | None = None
         self._poll_generation = 0  # never reset: a pending long poll compares against it
         self._handlers: dict[str, Callable[[JsonDict], Any]] = {
             "getMe": self._get_me,
@@ -331,39 +326,13 @@ class FakeBotApi:
 
     # ----------------------------------------------------------------------------------- lifecycle
 
-    def start(self) -> FakeBotApi:
-        """Start serving in a background thread; returns once the port is bound."""
-        if self._server is not None:
-            return self
+    _thread_name = "fake-telegram"
+
+    def _on_start(self) -> None:
         self._stopping.clear()
-        self._server, self._thread, self._base_url = serve_in_thread(self._app, "fake-telegram")
-        return self
 
-    def stop(self) -> None:
-        """Stop the server; pending long polls return at once. Safe to call twice."""
-        server, thread = self._server, self._thread
-        if server is None or thread is None:
-            return
-        self._stopping.set()
-        server.should_exit = True
-        thread.join(timeout=10)
-        self._server = self._thread = None
-        self._base_url = None
-
-    def __enter__(self) -> FakeBotApi:
-        return self.start()
-
-    def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        self.stop()
-
-    @property
-    def base_url(self) -> str:
-        """The server root, e.g. "http://127.0.0.1:43123"; PTB's base_url is this plus "/bot"."""
-        if self._base_url is None:
-            raise RuntimeError("FakeBotApi is not running; call start() first")
-        return self._base_url
+    def _on_stop(self) -> None:
+        self._stopping.set()  # pending long polls return at once
 
     @property
     def api_url(self) -> str:

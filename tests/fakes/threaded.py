@@ -10,9 +10,13 @@ import asyncio
 import threading
 import time
 from collections.abc import Awaitable, Callable
+from types import TracebackType
+from typing import TypeVar
 
 import uvicorn
 from starlette.types import ASGIApp
+
+F = TypeVar("F", bound="ThreadedFake")
 
 
 def serve_in_thread(
@@ -54,3 +58,61 @@ def serve_in_thread(
         time.sleep(0.005)
     port = server.servers[0].sockets[0].getsockname()[1]
     return server, thread, f"http://127.0.0.1:{port}"
+
+
+class ThreadedFake:
+    """Start, stop and `with` for a fake platform server whose Starlette app is `self._app`.
+
+    Subclasses may hook into the lifecycle: `_on_start` before serving, `_on_stop` before the
+    server is told to exit, and `_after_serve` on the server's loop once it stopped.
+    """
+
+    _app: ASGIApp
+    _thread_name = "fake"
+    _server: uvicorn.Server | None = None
+    _thread: threading.Thread | None = None
+    _base_url: str | None = None
+
+    def start(self: F) -> F:
+        """Start serving in a background thread; returns once the port is bound."""
+        if self._server is None:
+            self._on_start()
+            self._server, self._thread, self._base_url = serve_in_thread(
+                self._app, self._thread_name, after=self._after_serve
+            )
+        return self
+
+    def stop(self) -> None:
+        """Stop the server. Safe to call twice."""
+        server, thread = self._server, self._thread
+        if server is None or thread is None:
+            return
+        self._on_stop()
+        server.should_exit = True
+        thread.join(timeout=10)
+        self._server = self._thread = None
+        self._base_url = None
+
+    def __enter__(self: F) -> F:
+        return self.start()
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.stop()
+
+    @property
+    def base_url(self) -> str:
+        """The server root, e.g. "http://127.0.0.1:43123"."""
+        if self._base_url is None:
+            raise RuntimeError(f"{type(self).__name__} is not running; call start() first")
+        return self._base_url
+
+    def _on_start(self) -> None:
+        return None
+
+    def _on_stop(self) -> None:
+        return None
+
+    async def _after_serve(self) -> None:
+        return None

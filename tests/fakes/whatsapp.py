@@ -42,17 +42,15 @@ import time
 from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, field
 from functools import cache
-from types import TracebackType
 from typing import Any
 
 import httpx
-import uvicorn
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from tests.fakes.threaded import serve_in_thread
+from tests.fakes.threaded import ThreadedFake
 from tests.fakes.whatsapp_payloads import (
     Built,
     JsonDict,
@@ -214,7 +212,7 @@ class _Failure:
     include_reads: bool
 
 
-class FakeGraphApi:
+class FakeGraphApi(ThreadedFake):
     """A WhatsApp Cloud API server on 127.0.0.1 with a random port, recording every call.
 
     Use as `with FakeGraphApi() as fake:` or `fake = FakeGraphApi().start()` … `fake.stop()`, and point
@@ -248,9 +246,6 @@ class FakeGraphApi:
         self.webhook_url: str | None = None
         # Re-entrant, because wait_for() evaluates predicates (which call messages(), texts()...) under it.
         self._cond = threading.Condition(threading.RLock())
-        self._server: uvicorn.Server | None = None
-        self._thread: threading.Thread | None = None
-        self._base_url: str | None = None
         self._tasks: set[asyncio.Task[None]] = set()
         self._pending = 0  # status posts scheduled and not finished
         self._generation = 0  # bumped by reset(): older scheduled status posts are dropped
@@ -275,16 +270,9 @@ class FakeGraphApi:
 
     # ----------------------------------------------------------------------------------- lifecycle
 
-    def start(self) -> FakeGraphApi:
-        """Start serving in a background thread; returns once the port is bound."""
-        if self._server is not None:
-            return self
-        self._server, self._thread, self._base_url = serve_in_thread(
-            self._app, "fake-whatsapp", after=self._drain
-        )
-        return self
+    _thread_name = "fake-whatsapp"
 
-    async def _drain(self) -> None:
+    async def _after_serve(self) -> None:
         """Cancel status posts still waiting when the server stops, and close the webhook client."""
         tasks = list(self._tasks)
         for task in tasks:
@@ -294,32 +282,10 @@ class FakeGraphApi:
             await self._poster.aclose()
             self._poster = None
 
-    def stop(self) -> None:
-        """Stop the server; status posts not yet made are dropped. Safe to call twice."""
-        server, thread = self._server, self._thread
-        if server is None or thread is None:
-            return
-        server.should_exit = True
-        thread.join(timeout=10)
-        self._server = self._thread = None
-        self._base_url = None
-
-    def __enter__(self) -> FakeGraphApi:
-        return self.start()
-
-    def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        self.stop()
-
     @property
-    def base_url(self) -> str:
-        """The server root, e.g. "http://127.0.0.1:43123": what replaces https://graph.facebook.com."""
-        if self._base_url is None:
-            raise RuntimeError("FakeGraphApi is not running; call start() first")
-        return self._base_url
-
-    graph_url = base_url
+    def graph_url(self) -> str:
+        """What replaces https://graph.facebook.com: the server root."""
+        return self.base_url
 
     @property
     def messages_url(self) -> str:
