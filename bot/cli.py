@@ -168,6 +168,18 @@ def _content_check(args: argparse.Namespace) -> int:
     return 0
 
 
+def _content_stats(args: argparse.Namespace) -> int:
+    """Per language: reviewed, unreviewed, machine-made, stale and missing translations."""
+    from bot.i18n.coverage import coverage, table
+
+    rows = coverage(Settings().locales_dir)
+    if args.json:
+        print(json.dumps([row.to_json() for row in rows], ensure_ascii=False))
+    else:
+        print(table(rows if args.domains else [row for row in rows if row.domain == "all"]))
+    return 0
+
+
 def _i18n(args: argparse.Namespace) -> int:
     from bot.i18n import catalog_tools
 
@@ -325,6 +337,10 @@ def parser() -> argparse.ArgumentParser:
     check = content_sub.add_parser("check", help="validate content/")
     check.add_argument("--json", action="store_true")
     check.set_defaults(func=_content_check, is_async=False)
+    stats = content_sub.add_parser("stats", help="how far each language's translation is")
+    stats.add_argument("--json", action="store_true")
+    stats.add_argument("--domains", action="store_true", help="a row per catalog (messages, content)")
+    stats.set_defaults(func=_content_stats, is_async=False)
 
     staff = sub.add_parser("staff", help="caseworker console accounts")
     staff_sub = staff.add_subparsers(dest="action", required=True)

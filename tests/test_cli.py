@@ -64,3 +64,39 @@ def test_content_check_reports_file_and_line_and_fails(tmp_path: Path) -> None:
     assert "teams.yml:" in result.stdout and "wednsday" in result.stdout
     ok = _run(["content", "check"], tmp_path)
     assert ok.returncode == 0 and "content OK" in ok.stdout
+
+
+def test_a_changed_german_source_shows_its_translations_as_stale_in_content_stats(tmp_path: Path) -> None:
+    """An editor rewords a sentence; `i18n update` marks the translations, `content stats` counts them."""
+    import shutil
+
+    content, locales = tmp_path / "content", tmp_path / "locales"
+    shutil.copytree(ROOT / "content", content)
+    shutil.copytree(ROOT / "locales", locales)
+    env = {"LOTSE_CONTENT_DIR": str(content), "LOTSE_LOCALES_DIR": str(locales)}
+
+    def stats() -> dict[str, dict[str, int]]:
+        result = _run(["content", "stats", "--json"], tmp_path, **env)
+        assert result.returncode == 0, result.stderr
+        return {row["language"]: row for row in json.loads(result.stdout) if row["domain"] == "content"}
+
+    before = stats()
+    assert set(before) == {"en", "ar", "fa", "uk", "ru", "tr"}
+    assert all(row["stale"] == 0 and row["missing"] == 0 for row in before.values())
+
+    kita = content / "topics" / "kita.yml"
+    old = "Das gilt bis zum Schulbeginn."
+    assert old in kita.read_text(encoding="utf-8")
+    kita.write_text(
+        kita.read_text(encoding="utf-8").replace(old, "Das gilt bis zum Beginn der Schule."), encoding="utf-8"
+    )
+    updated = _run(["i18n", "update"], tmp_path, **env)
+    assert updated.returncode == 0, updated.stderr
+
+    after = stats()
+    for language, row in after.items():
+        assert row["stale"] == 1, (language, row)
+        assert row["total"] == before[language]["total"]
+        assert row["usable"] == before[language]["usable"] - 1
+    table = _run(["content", "stats"], tmp_path, **env)
+    assert table.returncode == 0 and "stale" in table.stdout.splitlines()[0]
