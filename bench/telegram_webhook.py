@@ -401,14 +401,18 @@ class CpuSample:
     machine: float  # busy seconds summed over all cores
 
 
+def machine_busy() -> float:
+    """Busy CPU seconds of the whole machine, summed over all cores."""
+    times = psutil.cpu_times()
+    return sum(getattr(times, name, 0.0) for name in ("user", "nice", "system", "irq", "softirq", "steal"))
+
+
 def cpu_sample(server: psutil.Process, fake_tid: int | None) -> CpuSample:
     me = psutil.Process()
     own = {t.id: t.user_time + t.system_time for t in me.threads()}
     mine = me.cpu_times()
     server_threads = {t.id: t.user_time + t.system_time for t in server.threads()}
     times = server.cpu_times()
-    machine = psutil.cpu_times()
-    busy = sum(getattr(machine, name, 0.0) for name in ("user", "nice", "system", "irq", "softirq", "steal"))
     return CpuSample(
         at=time.monotonic(),
         server=times.user + times.system,
@@ -416,7 +420,7 @@ def cpu_sample(server: psutil.Process, fake_tid: int | None) -> CpuSample:
         generator=own.get(threading.main_thread().native_id or 0, 0.0),
         fake=own.get(fake_tid or -1, 0.0),
         bench=mine.user + mine.system,
-        machine=busy,
+        machine=machine_busy(),
     )
 
 

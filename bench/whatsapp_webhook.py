@@ -82,6 +82,7 @@ from bench.telegram_webhook import (
     fresh_database,
     http_clients,
     lighten_generator,
+    machine_busy,
     percentile,
     quiet,
     revision,
@@ -344,14 +345,12 @@ def cpu_sample(fake_tid: int | None) -> CpuSample:
     me = psutil.Process()
     threads = {t.id: t.user_time + t.system_time for t in me.threads()}
     times = me.cpu_times()
-    machine = psutil.cpu_times()
-    busy = sum(getattr(machine, name, 0.0) for name in ("user", "nice", "system", "irq", "softirq", "steal"))
     return CpuSample(
         at=time.monotonic(),
         process=times.user + times.system,
         loop=threads.get(threading.main_thread().native_id or 0, 0.0),
         fake=threads.get(fake_tid or -1, 0.0),
-        machine=busy,
+        machine=machine_busy(),
     )
 
 

@@ -337,23 +337,7 @@ class Handovers:
         )
         async with self.reader.connect() as conn:
             rows = (await conn.execute(query)).all()
-        return [
-            Line(
-                id=row.id,
-                direction=row.direction,
-                kind=row.kind,
-                text=row.text,
-                german=row.german,
-                german_machine=bool(row.german_machine),
-                author=row.author,
-                buttons=tuple(str(b[0]) for b in (row.buttons or ())),
-                created_at=as_utc(row.created_at),
-                delivery=_delivery(row),
-                delivery_error=row.delivery_error if _delivery(row) == "failed" else None,
-                template=bool(row.outbox_body and row.outbox_body.get("template")),
-            )
-            for row in reversed(rows)
-        ]
+        return [_line(row) for row in reversed(rows)]
 
     async def failed_deliveries(self, case: Case, limit: int = 20) -> list[FailedDelivery]:
         """What did not reach the user since the case opened, bot answers included, newest first."""
@@ -421,6 +405,24 @@ class Handovers:
             AuditEntry(row.username, row.action, row.handover_id, row.detail, as_utc(row.created_at))
             for row in rows
         ]
+
+
+def _line(row: Any) -> Line:
+    delivery = _delivery(row)
+    return Line(
+        id=row.id,
+        direction=row.direction,
+        kind=row.kind,
+        text=row.text,
+        german=row.german,
+        german_machine=bool(row.german_machine),
+        author=row.author,
+        buttons=tuple(str(b[0]) for b in (row.buttons or ())),
+        created_at=as_utc(row.created_at),
+        delivery=delivery,
+        delivery_error=row.delivery_error if delivery == "failed" else None,
+        template=bool(row.outbox_body and row.outbox_body.get("template")),
+    )
 
 
 def _delivery(row: Any) -> str | None:

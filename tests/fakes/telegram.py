@@ -61,7 +61,6 @@ MAX_TEXT_UTF16 = 4096
 MAX_CALLBACK_DATA_BYTES = 64
 MAX_COMMANDS = 100
 
-Predicate = Callable[["FakeBotApi"], bool]
 JsonDict = dict[str, Any]
 
 WEBHOOK_CONFLICT = "Conflict: can't use getUpdates method while webhook is active; use deleteWebhook to delete the webhook first"
@@ -402,28 +401,6 @@ class FakeBotApi(ThreadedFake):
         with self._cond:
             self._clear()
             self._cond.notify_all()
-
-    # ------------------------------------------------------------------------------------ waiting
-
-    def wait_for(self, predicate: Predicate, timeout: float = 10.0) -> bool:
-        """Block this thread until `predicate(self)` holds; returns whether it did within `timeout`.
-
-        Woken by every recorded call, so it returns as soon as the server has answered the call it waits
-        for. Do not use it on an event loop that must keep running (use `await_for` there).
-        """
-        with self._cond:
-            return self._cond.wait_for(lambda: predicate(self), timeout)
-
-    async def await_for(self, predicate: Predicate, timeout: float = 10.0) -> bool:
-        """`wait_for` for async tests: polls every 10 ms without blocking the event loop."""
-        deadline = time.monotonic() + timeout
-        while True:
-            with self._cond:
-                if predicate(self):
-                    return True
-            if time.monotonic() >= deadline:
-                return False
-            await asyncio.sleep(0.01)
 
     # ------------------------------------------------------------------------------ steering it
 

@@ -61,13 +61,15 @@ def serve_in_thread(
 
 
 class ThreadedFake:
-    """Start, stop and `with` for a fake platform server whose Starlette app is `self._app`.
+    """Start, stop, `with` and waiting for a fake platform server whose Starlette app is `self._app`.
 
-    Subclasses may hook into the lifecycle: `_on_start` before serving, `_on_stop` before the
-    server is told to exit, and `_after_serve` on the server's loop once it stopped.
+    Subclasses guard what they record with `self._cond` and notify it on every change. They may hook
+    into the lifecycle: `_on_start` before serving, `_on_stop` before the server is told to exit,
+    and `_after_serve` on the server's loop once it stopped.
     """
 
     _app: ASGIApp
+    _cond: threading.Condition
     _thread_name = "fake"
     _server: uvicorn.Server | None = None
     _thread: threading.Thread | None = None
@@ -107,6 +109,26 @@ class ThreadedFake:
         if self._base_url is None:
             raise RuntimeError(f"{type(self).__name__} is not running; call start() first")
         return self._base_url
+
+    def wait_for(self: F, predicate: Callable[[F], bool], timeout: float = 10.0) -> bool:
+        """Block this thread until `predicate(self)` holds; returns whether it did within `timeout`.
+
+        Woken by every recorded change. Do not use it on an event loop that must keep running (e.g.
+        one serving Lotse's webhook): use `await_for` there.
+        """
+        with self._cond:
+            return self._cond.wait_for(lambda: predicate(self), timeout)
+
+    async def await_for(self: F, predicate: Callable[[F], bool], timeout: float = 10.0) -> bool:
+        """`wait_for` for async tests: polls every 10 ms without blocking the event loop."""
+        deadline = time.monotonic() + timeout
+        while True:
+            with self._cond:
+                if predicate(self):
+                    return True
+            if time.monotonic() >= deadline:
+                return False
+            await asyncio.sleep(0.01)
 
     def _on_start(self) -> None:
         return None

@@ -39,7 +39,7 @@ import secrets
 import ssl
 import threading
 import time
-from collections.abc import Callable, Collection, Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from functools import cache
 from typing import Any
@@ -86,7 +86,6 @@ MAX_ROW_DESCRIPTION = 72
 MAX_HEADER_TEXT = 60
 MAX_FOOTER_TEXT = 60
 
-Predicate = Callable[["FakeGraphApi"], bool]
 
 # What Meta writes for the codes a client has to handle, and the HTTP status it comes with.
 ERRORS: dict[int, tuple[int, str]] = {
@@ -391,28 +390,6 @@ class FakeGraphApi(ThreadedFake):
         """Block until no status post is pending (made or dropped); returns whether that happened."""
         with self._cond:
             return self._cond.wait_for(lambda: self._pending == 0, timeout)
-
-    # ------------------------------------------------------------------------------------ waiting
-
-    def wait_for(self, predicate: Predicate, timeout: float = 10.0) -> bool:
-        """Block this thread until `predicate(self)` holds; returns whether it did within `timeout`.
-
-        Woken by every recorded call and webhook post. Do not use it on an event loop that must keep
-        running (e.g. one serving Lotse's webhook): use `await_for` there.
-        """
-        with self._cond:
-            return self._cond.wait_for(lambda: predicate(self), timeout)
-
-    async def await_for(self, predicate: Predicate, timeout: float = 10.0) -> bool:
-        """`wait_for` for async tests: polls every 10 ms without blocking the event loop."""
-        deadline = time.monotonic() + timeout
-        while True:
-            with self._cond:
-                if predicate(self):
-                    return True
-            if time.monotonic() >= deadline:
-                return False
-            await asyncio.sleep(0.01)
 
     # ------------------------------------------------------------------------------ steering it
 

@@ -30,13 +30,13 @@ MORE_CHOICES = N_("Weitere Möglichkeiten:")
 class WhatsAppChannel:
     name = CHANNEL
 
-    def __init__(self, client: GraphClient, catalogs: Catalogs, limits: Limits | None = None) -> None:
+    def __init__(self, client: GraphClient, catalogs: Catalogs, rate: float = 80.0) -> None:
         self.client = client
         self.catalogs = catalogs
         # Cloud API throughput is 80 messages a second per number; WhatsApp sets no fixed gap per chat
         # but answers bursts to one user with error 131056, which the sender waits out.
-        self.limits: Limits | None = limits or Limits(
-            per_second=80,
+        self.limits: Limits | None = Limits(
+            per_second=rate,
             per_chat_interval=0.0,
             max_length=TEXT_LIMIT,
             max_with_buttons=INTERACTIVE_BODY_LIMIT,

@@ -5,10 +5,8 @@ from __future__ import annotations
 from bot.channels.errors import ChannelConfigError
 from bot.channels.whatsapp.channel import WhatsAppChannel
 from bot.channels.whatsapp.graph import GraphClient
-from bot.channels.whatsapp.layout import INTERACTIVE_BODY_LIMIT, TEXT_LIMIT
 from bot.config import Settings
 from bot.i18n.catalogs import Catalogs
-from bot.pipeline.channel import Limits
 
 REQUIRED = {
     "WHATSAPP_TOKEN": "whatsapp_token",
@@ -36,5 +34,4 @@ def whatsapp_from_settings(settings: Settings, catalogs: Catalogs) -> WhatsAppCh
         settings.whatsapp_api_base_url,
         settings.whatsapp_api_version,
     )
-    limits = Limits(settings.whatsapp_rate, 0.0, TEXT_LIMIT, INTERACTIVE_BODY_LIMIT)
-    return WhatsAppChannel(client, catalogs, limits)
+    return WhatsAppChannel(client, catalogs, settings.whatsapp_rate)
