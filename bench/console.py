@@ -40,6 +40,7 @@ from bot.console.routes import console_routes
 from bot.handover.desk import Desk
 from bot.i18n.catalogs import Catalogs
 from bot.knowledge.content import load_content
+from bot.live.editions import Editions
 from bot.storage.database import create_engine, upgrade
 from bot.storage.handovers import Handovers
 from bot.storage.tables import conversations, handovers, messages, users
@@ -164,7 +165,7 @@ async def run(url: str, count: int, per_case: int, runs: int) -> None:
         translation = MachineTranslation.from_settings(
             dataclasses.replace(settings, translation_provider="libre", libretranslate_url=libre.url)
         )
-        desk = Desk(Handovers(database), content, catalogs, translation)
+        desk = Desk(Handovers(database), Editions(content, catalogs), translation)
         app = Starlette(routes=console_routes(accounts, desk))
         async with httpx.AsyncClient(
             transport=httpx.ASGITransport(app=app), base_url="http://bench"

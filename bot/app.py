@@ -12,6 +12,7 @@ from bot.engine.understanding import Understanding
 from bot.i18n.catalogs import Catalogs
 from bot.i18n.langid import LanguageIdentifier
 from bot.knowledge.content import Content, load_content
+from bot.live.editions import Editions
 from bot.storage.database import create_engine, upgrade
 from bot.storage.repository import SqlConversationStore
 
@@ -19,10 +20,17 @@ from bot.storage.repository import SqlConversationStore
 @dataclass
 class Lotse:
     settings: Settings
-    content: Content
-    catalogs: Catalogs
+    editions: Editions
     engine: Engine
     database: AsyncEngine
+
+    @property
+    def content(self) -> Content:
+        return self.editions.content
+
+    @property
+    def catalogs(self) -> Catalogs:
+        return self.editions.catalogs
 
     async def close(self) -> None:
         await self.database.dispose()
@@ -36,15 +44,13 @@ def load_understanding(settings: Settings) -> Understanding:
 
 async def build(settings: Settings | None = None, understanding: Understanding | None = None) -> Lotse:
     settings = settings or Settings()
-    content = load_content(settings.content_dir)
-    catalogs = Catalogs.load(settings.locales_dir)
+    editions = Editions(load_content(settings.content_dir), Catalogs.load(settings.locales_dir))
     database = create_engine(settings.resolved_database_url())
     await upgrade(database)
     engine = Engine(
-        content=content,
-        catalogs=catalogs,
+        editions=editions,
         understanding=understanding or load_understanding(settings),
         store=SqlConversationStore(database),
         language_identifier=LanguageIdentifier.from_nlu(settings.nlu_dir),
     )
-    return Lotse(settings, content, catalogs, engine, database)
+    return Lotse(settings, editions, engine, database)

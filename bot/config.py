@@ -73,6 +73,12 @@ class Settings:
         default_factory=lambda: os.environ.get("WHATSAPP_API_VERSION") or "v23.0"
     )
     whatsapp_rate: float = field(default_factory=lambda: _float("WHATSAPP_RATE", 80.0))
+    # Live changes: how often `lotse serve` looks for edits to content/ and locales/ (0 = never), and
+    # whether it retrains the NLU model in the background when nlu/, config.yml or the towns change.
+    # `lotse content check` warns about items whose last_checked date is older than this.
+    content_max_age_days: int = field(default_factory=lambda: int(_float("LOTSE_CONTENT_MAX_AGE_DAYS", 180)))
+    reload_interval: float = field(default_factory=lambda: _float("LOTSE_RELOAD_INTERVAL", 1.0))
+    retrain: bool = field(default_factory=lambda: _bool("LOTSE_RETRAIN", True))
     lease_seconds: float = field(default_factory=lambda: _float("LOTSE_LEASE_SECONDS", 30.0))
     worker_concurrency: int = field(default_factory=lambda: int(_float("LOTSE_CONCURRENCY", 8)))
     typing_after: float = field(default_factory=lambda: _float("LOTSE_TYPING_AFTER", 0.3))

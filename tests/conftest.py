@@ -23,6 +23,7 @@ from bot.engine.understanding import Understanding
 from bot.i18n.catalogs import Catalogs
 from bot.i18n.langid import LanguageIdentifier
 from bot.knowledge.content import Content, load_content
+from bot.live.editions import Editions
 from bot.storage.database import create_engine, upgrade
 from bot.storage.repository import SqlConversationStore
 
@@ -119,7 +120,7 @@ async def engine(
 ) -> AsyncIterator[Engine]:
     database = create_engine(database_url)
     await upgrade(database)
-    yield Engine(content, catalogs, understanding, SqlConversationStore(database), langid)
+    yield Engine(Editions(content, catalogs), understanding, SqlConversationStore(database), langid)
     await database.dispose()
 
 

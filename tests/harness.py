@@ -167,4 +167,4 @@ def desk_for_tests(engine: Engine, settings: Settings, libre_url: str, now: dt.d
         cooldown=0.0,
     )
     database = engine.store.engine  # type: ignore[attr-defined]
-    return Desk(Handovers(database), engine.content, engine.catalogs, translation, clock=lambda: now)
+    return Desk(Handovers(database), engine.editions, translation, clock=lambda: now)

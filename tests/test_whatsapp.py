@@ -23,6 +23,7 @@ from bot.engine.understanding import Understanding
 from bot.handover.desk import Desk
 from bot.handover.errors import InvalidAction
 from bot.i18n.catalogs import Catalogs, Translator
+from bot.live.editions import Editions
 from bot.storage.deliveries import enqueue_one
 from bot.storage.handovers import Handovers
 from bot.storage.tables import conversations, early_receipts, handovers, inbox, messages, outbox, users
@@ -345,7 +346,7 @@ async def test_a_caseworker_reply_25_hours_after_the_users_last_message_goes_out
         update={"languages": {k: v for k, v in approved.languages.items() if k != "fa"}}
     )
     content = dataclasses.replace(desk.content, templates={"caseworker_reply": template_without_fa})
-    strict = Desk(desk.store, content, desk.catalogs, desk.translator, clock=desk.clock)
+    strict = Desk(desk.store, Editions(content, desk.catalogs), desk.translator, clock=desk.clock)
     with pytest.raises(InvalidAction, match="keine WhatsApp-Vorlage"):
         await strict.reply(weber, case_id, "Noch eine Frage", "Noch eine Frage", machine=False)
     await asyncio.sleep(1.0)

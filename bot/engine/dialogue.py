@@ -22,10 +22,10 @@ from bot.engine.understanding import FALLBACK_INTENT, Parse
 from bot.handover import notices
 from bot.handover.priority import priority_of
 from bot.handover.sla import first_response_due
-from bot.i18n.catalogs import N_, Catalogs, Translator
+from bot.i18n.catalogs import N_, Translator
 from bot.i18n.languages import LANGUAGES, SOURCE_LANGUAGE
-from bot.knowledge.content import Content
 from bot.knowledge.schema import Team
+from bot.live.editions import Edition, Editions
 
 CONFIDENCE_THRESHOLD = 0.3
 EMERGENCY_THRESHOLD = 0.45
@@ -116,10 +116,15 @@ class Turn:
 
 
 class Dialogue:
-    def __init__(self, content: Content, catalogs: Catalogs, safety: SafetyNet) -> None:
-        self.content = content
-        self.catalogs = catalogs
-        self.safety = safety
+    def __init__(self, editions: Editions) -> None:
+        self.editions = editions
+        self._safety: tuple[Edition, SafetyNet] | None = None
+
+    def safety(self, edition: Edition) -> SafetyNet:
+        """The safety net of an edition, built once: its word lists come from `content/safety`."""
+        if self._safety is None or self._safety[0] is not edition:
+            self._safety = (edition, SafetyNet(edition.content.safety))
+        return self._safety[1]
 
     # ------------------------------------------------------------------ entry point
     def respond(
@@ -127,12 +132,14 @@ class Dialogue:
     ) -> Turn:
         """Decide the reply; changes `state` in place."""
         language_known = self._choose_language(state, inbound, detected)
-        step = _Step(self, state, now)
+        edition = self.editions.current  # one edition for the whole turn, even if editors publish
+        safety = self.safety(edition)
+        step = _Step(edition, state, now)
         text = inbound.text or ""
         if state.status != "human":
             state.set_slot("human_acknowledged", None)  # the next handover acknowledges afresh
         elif not _privacy_request(inbound):
-            hit = self.safety.check(text) if has_words(text) else None
+            hit = safety.check(text) if has_words(text) else None
             return step.while_human(hit, parse)
         if inbound.kind == "group":
             step.group_chat()
@@ -148,7 +155,7 @@ class Dialogue:
         elif not has_words(text):
             step.unreadable()
         else:
-            hit = self.safety.check(text)
+            hit = safety.check(text)
             if hit is not None:
                 step.emergency(hit, parse)
             else:
@@ -182,13 +189,13 @@ class Dialogue:
 class _Step:
     """The work of one turn, with the translator and renderer for the user's language."""
 
-    def __init__(self, dialogue: Dialogue, state: ConversationState, now: dt.datetime) -> None:
-        self.d = dialogue
-        self.content = dialogue.content
+    def __init__(self, edition: Edition, state: ConversationState, now: dt.datetime) -> None:
+        self.content = edition.content
+        self.catalogs = edition.catalogs
         self.state = state
         self.now = now
         self.turn = Turn(language=state.language or SOURCE_LANGUAGE)
-        self.tr = Translator(dialogue.catalogs, self.turn.language)
+        self.tr = Translator(self.catalogs, self.turn.language)
         self.r = Renderer(self.content, self.tr)
         self._ = self.tr._
 
@@ -222,7 +229,7 @@ class _Step:
     def relanguage(self) -> None:
         """Re-create translator and renderer after the language changed mid-turn."""
         self.turn.language = self.state.language or SOURCE_LANGUAGE
-        self.tr = Translator(self.d.catalogs, self.turn.language)
+        self.tr = Translator(self.catalogs, self.turn.language)
         self.r = Renderer(self.content, self.tr)
         self._ = self.tr._
 
@@ -612,7 +619,7 @@ class _Step:
     def ask_language(self) -> None:
         """The language question in every language, for a user whose language is not known yet."""
         question = "Bitte wählen Sie Ihre Sprache:"
-        lines = [Translator(self.d.catalogs, code)._(question) for code in LANGUAGES]
+        lines = [Translator(self.catalogs, code)._(question) for code in LANGUAGES]
         self.turn.messages.append(Outbound("\n".join(dict.fromkeys(lines)), tuple(self.language_buttons())))
 
     intent_greet = greet

@@ -13,7 +13,6 @@ from dataclasses import replace
 from bot.engine.dialogue import Dialogue
 from bot.engine.messages import Inbound, Outbound, Reply
 from bot.engine.normalise import clean, has_words
-from bot.engine.safety import SafetyNet
 from bot.engine.state import ConversationState
 from bot.engine.store import ConversationStore
 from bot.engine.understanding import EMPTY_PARSE, Understanding
@@ -21,6 +20,7 @@ from bot.i18n.catalogs import Catalogs, Translator
 from bot.i18n.langid import LanguageIdentifier
 from bot.i18n.languages import SOURCE_LANGUAGE, supported
 from bot.knowledge.content import Content
+from bot.live.editions import Editions
 
 
 def utcnow() -> dt.datetime:
@@ -30,20 +30,26 @@ def utcnow() -> dt.datetime:
 class Engine:
     def __init__(
         self,
-        content: Content,
-        catalogs: Catalogs,
+        editions: Editions,
         understanding: Understanding,
         store: ConversationStore,
         language_identifier: LanguageIdentifier,
         clock: Callable[[], dt.datetime] = utcnow,
     ) -> None:
-        self.content = content
+        self.editions = editions
         self.understanding = understanding
         self.store = store
         self.langid = language_identifier
         self.clock = clock
-        self.dialogue = Dialogue(content, catalogs, SafetyNet(content.safety))
-        self.catalogs = catalogs
+        self.dialogue = Dialogue(editions)
+
+    @property
+    def content(self) -> Content:
+        return self.editions.content
+
+    @property
+    def catalogs(self) -> Catalogs:
+        return self.editions.catalogs
 
     def failure_notice(self, inbound: Inbound) -> tuple[Outbound, str]:
         """An apology for a message that could not be processed, in the best language known."""

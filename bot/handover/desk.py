@@ -27,6 +27,7 @@ from bot.i18n.catalogs import Catalogs, Translator
 from bot.i18n.languages import SOURCE_LANGUAGE
 from bot.knowledge.content import Content
 from bot.knowledge.schema import MessageTemplate
+from bot.live.editions import Editions
 from bot.storage.handovers import (
     AuditEntry,
     Case,
@@ -121,18 +122,24 @@ class Desk:
     def __init__(
         self,
         store: Handovers,
-        content: Content,
-        catalogs: Catalogs,
+        editions: Editions,
         translator: MachineTranslator,
         notify: Callable[[str, str], None] = lambda channel, chat: None,
         clock: Callable[[], dt.datetime] = utcnow,
     ) -> None:
         self.store = store
-        self.content = content
-        self.catalogs = catalogs
+        self.editions = editions  # read at each use, so the console follows editors' changes
         self.translator = translator
         self.notify = notify  # wakes the sender and the web chat's long poll after a commit
         self.clock = clock
+
+    @property
+    def content(self) -> Content:
+        return self.editions.content
+
+    @property
+    def catalogs(self) -> Catalogs:
+        return self.editions.catalogs
 
     # ------------------------------------------------------------------ who may see what
     def visible_teams(self, actor: Actor) -> tuple[str, ...] | None:

@@ -19,7 +19,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 
-from bot.app import Lotse
+from bot.app import Lotse, load_understanding
 from bot.channels.received import Received
 from bot.channels.telegram.client import TelegramChannel, webhook_secret
 from bot.channels.telegram.polling import TelegramPoller
@@ -33,6 +33,8 @@ from bot.console.accounts import Accounts
 from bot.console.routes import STATIC as CONSOLE_STATIC
 from bot.console.routes import console_routes
 from bot.handover.desk import Desk
+from bot.live.reloader import ContentReloader
+from bot.live.retrainer import ModelRetrainer
 from bot.pipeline.channel import Channel, Limits
 from bot.pipeline.service import Pipeline
 from bot.storage.deliveries import Deliveries
@@ -56,6 +58,8 @@ class Service:
     accounts: Accounts | None = None
     desk: Desk | None = None
     translation: MachineTranslation | None = None
+    reloader: ContentReloader | None = None
+    retrainer: ModelRetrainer | None = None
 
 
 def build_service(lotse: Lotse) -> Service:
@@ -69,7 +73,7 @@ def build_service(lotse: Lotse) -> Service:
             Limits(settings.telegram_rate, settings.telegram_chat_interval, 4096),
         )
         channels.append(telegram)
-    whatsapp = whatsapp_from_settings(settings, lotse.catalogs)
+    whatsapp = whatsapp_from_settings(settings, lotse.editions)
     if whatsapp is not None:
         channels.append(whatsapp)
     deliveries = Deliveries(lotse.database, lease=settings.lease_seconds)
@@ -81,14 +85,18 @@ def build_service(lotse: Lotse) -> Service:
         typing_after=settings.typing_after,
     )
     service = Service(lotse, pipeline, telegram, whatsapp=whatsapp)
-    service.routes = webchat_routes(pipeline, lotse.catalogs, lotse.content)
+    if settings.reload_interval > 0:
+        service.reloader = ContentReloader(settings, lotse.editions, settings.reload_interval)
+        if settings.retrain:
+            service.retrainer = ModelRetrainer(settings, lotse.engine, load_understanding)
+    service.routes = webchat_routes(pipeline, lotse.editions)
     service.routes.append(Route("/healthz", _health(service)))
     service.accounts = Accounts(lotse.database)
     service.translation = MachineTranslation.from_settings(settings)
     service.desk = Desk(
-        Handovers(lotse.database), lotse.content, lotse.catalogs, service.translation, notify=pipeline.notify
+        Handovers(lotse.database), lotse.editions, service.translation, notify=pipeline.notify
     )
-    service.routes.extend(console_routes(service.accounts, service.desk))
+    service.routes.extend(console_routes(service.accounts, service.desk, locales_dir=settings.locales_dir))
     service.routes.append(
         Mount("/static/console", StaticFiles(directory=str(CONSOLE_STATIC)), name="console-static")
     )
@@ -131,6 +139,10 @@ async def start(service: Service) -> None:
     if service.lotse.database.dialect.name == "sqlite":
         await pipeline.deliveries.release_leases()
     extra: list[Coroutine[Any, Any, None]] = []
+    if service.reloader is not None:
+        extra.append(service.reloader.run())
+    if service.retrainer is not None:
+        extra.append(service.retrainer.run())
     telegram = service.telegram
     if telegram is not None:
         await telegram.start()
@@ -163,6 +175,16 @@ async def stop(service: Service) -> None:
     await service.lotse.close()
 
 
+def _content_health(service: Service) -> dict[str, object]:
+    """Which edition answers, and whether a newer edit on disk was refused (and why)."""
+    refusal = service.reloader.refusal if service.reloader is not None else None
+    return {
+        "edition": service.lotse.editions.current.number,
+        "refused": refusal.problems if refusal is not None else [],
+        "models_swapped": service.retrainer.swaps if service.retrainer is not None else 0,
+    }
+
+
 def _health(service: Service) -> Any:
     async def health(_request: Request) -> Response:
         try:
@@ -176,6 +198,7 @@ def _health(service: Service) -> Any:
                 "model": True,
                 "telegram": service.telegram_mode,
                 "whatsapp": "webhook" if service.whatsapp is not None else "off",
+                "content": _content_health(service),
                 "pending": counts,
             }
         )

@@ -21,9 +21,9 @@ from starlette.templating import Jinja2Templates
 
 from bot.channels.webchat.channel import CHANNEL, chat_id_for
 from bot.engine.messages import Inbound
-from bot.i18n.catalogs import N_, Catalogs, Translator
+from bot.i18n.catalogs import N_, Translator
 from bot.i18n.languages import LANGUAGES, SOURCE_LANGUAGE, supported
-from bot.knowledge.content import Content
+from bot.live.editions import Editions
 from bot.pipeline.service import Pipeline
 from bot.storage.deliveries import OutboxItem
 
@@ -52,19 +52,19 @@ UI_STRINGS = {
 }
 
 
-def webchat_routes(pipeline: Pipeline, catalogs: Catalogs, content: Content) -> list[BaseRoute]:
+def webchat_routes(pipeline: Pipeline, editions: Editions) -> list[BaseRoute]:
     templates = Jinja2Templates(directory=str(HERE / "templates"))
 
     async def page(request: Request) -> Response:
         explicit = supported(request.query_params.get("lang"))
         lang = explicit or _accepted_language(request.headers.get("accept-language", "")) or SOURCE_LANGUAGE
         town = (
-            content.find_town(request.query_params.get("town", ""))
+            editions.content.find_town(request.query_params.get("town", ""))
             if request.query_params.get("town")
             else None
         )
         start = "_".join(part for part in (explicit, town.id if town else None) if part)
-        _ = Translator(catalogs, lang)._
+        _ = Translator(editions.catalogs, lang)._
         context = {
             "request": request,
             "lang": lang,

@@ -17,7 +17,8 @@ from bot.channels.whatsapp.layout import (
     template_message,
 )
 from bot.engine.messages import Button, Template
-from bot.i18n.catalogs import N_, Catalogs, Translator
+from bot.i18n.catalogs import N_, Translator
+from bot.live.editions import Editions
 from bot.pipeline.channel import Limits
 from bot.storage.deliveries import InboxItem
 
@@ -30,9 +31,9 @@ MORE_CHOICES = N_("Weitere Möglichkeiten:")
 class WhatsAppChannel:
     name = CHANNEL
 
-    def __init__(self, client: GraphClient, catalogs: Catalogs, rate: float = 80.0) -> None:
+    def __init__(self, client: GraphClient, editions: Editions, rate: float = 80.0) -> None:
         self.client = client
-        self.catalogs = catalogs
+        self.editions = editions
         # Cloud API throughput is 80 messages a second per number; WhatsApp sets no fixed gap per chat
         # but answers bursts to one user with error 131056, which the sender waits out.
         self.limits: Limits | None = Limits(
@@ -56,7 +57,7 @@ class WhatsAppChannel:
         return None
 
     async def send(self, chat_id: str, text: str, buttons: Sequence[Button], language: str) -> str | None:
-        tr = Translator(self.catalogs, language)
+        tr = Translator(self.editions.catalogs, language)
         labels = Labels(open_list=tr._(OPEN_LIST), more=tr._(MORE_CHOICES))
         last = None
         for message in messages_for(text, buttons, labels):

@@ -6,7 +6,7 @@ from bot.channels.errors import ChannelConfigError
 from bot.channels.whatsapp.channel import WhatsAppChannel
 from bot.channels.whatsapp.graph import GraphClient
 from bot.config import Settings
-from bot.i18n.catalogs import Catalogs
+from bot.live.editions import Editions
 
 REQUIRED = {
     "WHATSAPP_TOKEN": "whatsapp_token",
@@ -16,7 +16,7 @@ REQUIRED = {
 }
 
 
-def whatsapp_from_settings(settings: Settings, catalogs: Catalogs) -> WhatsAppChannel | None:
+def whatsapp_from_settings(settings: Settings, editions: Editions) -> WhatsAppChannel | None:
     """The channel, or None when no WhatsApp variable is set at all.
 
     Without the app secret the webhook could not tell Meta's posts from forged ones, so a partial
@@ -34,4 +34,4 @@ def whatsapp_from_settings(settings: Settings, catalogs: Catalogs) -> WhatsAppCh
         settings.whatsapp_api_base_url,
         settings.whatsapp_api_version,
     )
-    return WhatsAppChannel(client, catalogs, settings.whatsapp_rate)
+    return WhatsAppChannel(client, editions, settings.whatsapp_rate)
