@@ -47,6 +47,18 @@ class SourceString:
 
 
 @dataclass(frozen=True)
+class Origin:
+    """Where an item stands in `content/`, so that later checks can name the line of a field."""
+
+    path: str
+    line: int
+    key_lines: dict[str, int]
+
+    def line_of(self, key: str) -> int:
+        return self.key_lines.get(key, self.line)
+
+
+@dataclass(frozen=True)
 class CannedText:
     """A canned reply as the console offers it for one chat.
 
@@ -78,6 +90,7 @@ class Content:
     canned: dict[str, CannedReply] = field(default_factory=dict)
     templates: dict[str, MessageTemplate] = field(default_factory=dict)  # WhatsApp's, by purpose
     strings: list[SourceString] = field(default_factory=list)
+    origins: dict[str, Origin] = field(default_factory=dict)  # "<kind>:<id>" -> where it is written
     _town_index: dict[str, str] = field(default_factory=dict)
 
     @property
@@ -201,6 +214,10 @@ class _Loader:
         self.root = root
         self.errors: list[ContentError] = []
         self.strings: list[SourceString] = []
+        self.origins: dict[str, Origin] = {}
+
+    def remember(self, key: str, raw: LineDict, path: Path) -> None:
+        self.origins.setdefault(key, Origin(self.rel(path), raw.line, dict(raw.key_lines)))
 
     def rel(self, path: Path) -> str:
         try:
@@ -262,18 +279,41 @@ class _Loader:
 
 def load_content(root: Path) -> Content:
     """Load and validate a content folder; raise ContentErrors listing every problem."""
+    attempt = read_content(root)
+    if attempt.content is None:
+        raise ContentErrors(attempt.errors)
+    return attempt.content
+
+
+@dataclass(frozen=True)
+class Attempt:
+    """A content folder as far as it could be read: the content, or the errors and what was readable.
+
+    The translatable strings are collected even from content that does not load, so that a check
+    reports a stale translation in the same round as the typo that stops loading.
+    """
+
+    content: Content | None
+    errors: list[ContentError]
+    strings: list[SourceString]
+
+
+def read_content(root: Path) -> Attempt:
     ld = _Loader(root)
 
     # region and emergency numbers
     region_path = root / "region.yml"
     region_items, _ = ld.file(region_path, "region")
     region = ld.model(Region, region_items[0], region_path, 1) if region_items else None
+    if region is not None:
+        ld.remember("region", region_items[0], region_path)
     numbers: list[EmergencyNumber] = []
     raw_numbers, _ = ld.file(region_path, "emergency_numbers") if region_items else ([], 0)
     for raw in raw_numbers:
         number = ld.model(EmergencyNumber, raw, region_path, 1)
         if number:
             numbers.append(number)
+            ld.remember(f"emergency:{number.id}", raw, region_path)
             ld.translatable("emergency", number.id, "label", number.label, raw, region_path)
             ld.translatable("emergency", number.id, "note", number.note, raw, region_path)
 
@@ -285,6 +325,7 @@ def load_content(root: Path) -> Content:
             if town.id in towns:
                 ld.errors.append(ContentError(ld.rel(towns_path), raw.line, f"town id {town.id!r} twice"))
             towns[town.id] = town
+            ld.remember(f"town:{town.id}", raw, towns_path)
 
     teams: dict[str, Team] = {}
     teams_path = root / "teams.yml"
@@ -294,6 +335,7 @@ def load_content(root: Path) -> Content:
         if not team:
             continue
         teams[team.id] = team
+        ld.remember(f"team:{team.id}", raw, teams_path)
         ld.translatable("team", team.id, "description", team.description, raw, teams_path)
         _closure_notes(ld, "team", team.id, team, raw, teams_path)
         for town_id in team.towns:
@@ -315,7 +357,10 @@ def load_content(root: Path) -> Content:
         if town_id not in served and teams:
             ld.errors.append(
                 ContentError(
-                    ld.rel(towns_path), None, f"town {town_id!r} has no responsible team in teams.yml"
+                    ld.rel(towns_path),
+                    ld.origins[f"town:{town_id}"].line,
+                    f"town {town_id!r} has no responsible team; add it to the towns: of one team in "
+                    "content/teams.yml, so that its people can be handed to a caseworker",
                 )
             )
 
@@ -329,6 +374,7 @@ def load_content(root: Path) -> Content:
             if place.id in seen_places:
                 ld.errors.append(ContentError(ld.rel(path), raw.line, f"place id {place.id!r} twice"))
             seen_places.add(place.id)
+            ld.remember(f"place:{place.id}", raw, path)
             refs = [place.town] + (place.serves_towns if isinstance(place.serves_towns, list) else [])
             for town_id in refs:
                 if town_id not in towns:
@@ -353,6 +399,7 @@ def load_content(root: Path) -> Content:
             if topic.key in topics:
                 ld.errors.append(ContentError(ld.rel(path), raw.line, f"topic key {topic.key!r} twice"))
             topics[topic.key] = topic
+            ld.remember(f"topic:{topic.key}", raw, path)
             if top == "steps":
                 steps.append(topic.key)
             ld.translatable("topic", topic.key, "title", topic.title, raw, path)
@@ -376,7 +423,7 @@ def load_content(root: Path) -> Content:
     if ld.errors or region is None:
         if region is None and not ld.errors:
             ld.errors.append(ContentError(ld.rel(region_path), None, "region is missing"))
-        raise ContentErrors(ld.errors)
+        return Attempt(None, ld.errors, ld.strings)
     content = Content(
         root=root,
         region=region,
@@ -390,9 +437,10 @@ def load_content(root: Path) -> Content:
         canned=canned,
         templates=templates,
         strings=ld.strings,
+        origins=ld.origins,
     )
     content._town_index = _town_index(towns.values())
-    return content
+    return Attempt(content, [], ld.strings)
 
 
 def _closure_notes(
@@ -418,6 +466,7 @@ def _load_canned(ld: _Loader, path: Path, topics: dict[str, Topic]) -> dict[str,
             if key not in topics:
                 ld.errors.append(ContentError(ld.rel(path), raw.line_of("topics"), f"unknown topic {key!r}"))
         canned[reply.id] = reply
+        ld.remember(f"canned:{reply.id}", raw, path)
         ld.translatable("canned", reply.id, "title", reply.title, raw, path)
         ld.translatable("canned", reply.id, "text", reply.text, raw, path)
     return canned
@@ -436,6 +485,7 @@ def _load_templates(ld: _Loader, path: Path) -> dict[str, MessageTemplate]:
             )
             continue
         templates[template.purpose] = template
+        ld.remember(f"template:{template.name}", raw, path)
         ld.translatable("template", template.name, "text", template.text, raw, path)
     return templates
 

@@ -7,6 +7,7 @@ can get wrong: time ranges, weekday names, references to towns.
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 import re
 from typing import Literal
 
@@ -24,7 +25,26 @@ COUNSELLING_SERVICES: tuple[str, ...] = (
 )  # fmt: skip
 
 _RANGE = re.compile(r"^([01]\d|2[0-3]):([0-5]\d)-([01]\d|2[0-4]):([0-5]\d)$")
-_PHONE = re.compile(r"^\+?[0-9][0-9 \-/()]{2,}$")
+# A number a refugee can dial from any phone: with the area code (0…) or the country code (+…).
+_PHONE = re.compile(r"^(\+[1-9]|0)[0-9 \-/()]+$")
+_PHONE_MIN_DIGITS = 6
+_WEB_ADDRESS = re.compile(r"^https?://[A-Za-z0-9.-]+\.[A-Za-z]{2,}(:[0-9]+)?(/\S*)?$")
+_EMAIL = re.compile(r"^[^@\s]+@[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}$")
+
+
+def minutes_of(text: str) -> tuple[int, int]:
+    """Start and end of a range like 09:00-12:30, in minutes after midnight (24:00 is 1440)."""
+    match = _RANGE.match(text.strip())
+    if not match:
+        raise ValueError(f"{text!r} is not a time range like 09:00-12:00")
+    h1, m1, h2, m2 = (int(g) for g in match.groups())
+    return h1 * 60 + m1, h2 * 60 + m2
+
+
+def _web_address(value: str | None) -> str | None:
+    if value is not None and not _WEB_ADDRESS.match(value.strip()):
+        raise ValueError(f"{value!r} is not a web address; write it in full, like https://www.example.org/page")
+    return value
 
 
 class _Strict(BaseModel):
@@ -50,18 +70,19 @@ def _check_hours(hours: dict[str, list[str]]) -> dict[str, list[str]]:
     for day, ranges in hours.items():
         if day not in WEEKDAYS:
             raise ValueError(f"unknown weekday {day!r}; use one of {', '.join(WEEKDAYS)}")
-        previous_end = -1
+        spans = []
         for text in ranges:
-            match = _RANGE.match(text.strip())
-            if not match:
-                raise ValueError(f"{day}: {text!r} is not a time range like 09:00-12:00")
-            h1, m1, h2, m2 = (int(g) for g in match.groups())
-            start, end = h1 * 60 + m1, h2 * 60 + m2
+            try:
+                start, end = minutes_of(text)
+            except ValueError as exc:
+                raise ValueError(f"{day}: {exc}") from None
             if end <= start:
                 raise ValueError(f"{day}: {text!r} ends before it starts")
-            if start < previous_end:
-                raise ValueError(f"{day}: {text!r} overlaps the range before it")
-            previous_end = end
+            spans.append((start, end, text))
+        spans.sort()
+        for (_, end, before), (start, _, after) in itertools.pairwise(spans):
+            if start < end:
+                raise ValueError(f"{day}: {after!r} overlaps {before!r}; merge them or correct one")
     return hours
 
 
@@ -72,6 +93,8 @@ class Sourced(_Strict):
     source_url: str | None = None
     last_checked: dt.date
     example: bool = False
+
+    _source_url_ok = validator("source_url", allow_reuse=True)(_web_address)
 
 
 class Scheduled(Sourced):
@@ -90,10 +113,22 @@ class Contact(Scheduled):
     website: str | None = None
     languages: list[str] = Field(default_factory=list)
 
+    _website_ok = validator("website", allow_reuse=True)(_web_address)
+
     @validator("phone")
     def _phone(cls, value: str | None) -> str | None:
-        if value is not None and not _PHONE.match(value):
-            raise ValueError(f"{value!r} is not a phone number (digits, spaces, +, -, /)")
+        digits = sum(ch.isdigit() for ch in value or "")
+        if value is not None and (not _PHONE.match(value.strip()) or digits < _PHONE_MIN_DIGITS):
+            raise ValueError(
+                f"{value!r} is not a phone number to dial; write it with the area code, like "
+                "07121 303-0, or the country code, like +49 7121 303-0"
+            )
+        return value
+
+    @validator("email")
+    def _email(cls, value: str | None) -> str | None:
+        if value is not None and not _EMAIL.match(value.strip()):
+            raise ValueError(f"{value!r} is not an e-mail address like beratung@example.org")
         return value
 
     @validator("languages", each_item=True)
@@ -131,8 +166,17 @@ class Team(Contact):
     id: str
     name: str
     operator: Literal["municipality", "district"]
-    towns: list[str] = Field(min_items=1)
+    towns: list[str]
     description: str = ""
+
+    @validator("towns")
+    def _serves_a_town(cls, value: list[str]) -> list[str]:
+        if not value:
+            raise ValueError(
+                "the team serves no town; list the ids of its towns from content/towns.yml under towns:, "
+                "or remove the team"
+            )
+        return value
 
 
 class Place(Contact):
