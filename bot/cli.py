@@ -140,32 +140,49 @@ def _train(args: argparse.Namespace) -> int:
 
 
 def _content_check(args: argparse.Namespace) -> int:
-    from bot.knowledge.content import load_content
-    from bot.knowledge.errors import ContentErrors
+    """Exit 1 when content has errors (or, with --strict, warnings); every finding names file and line."""
+    from bot.knowledge.check import check
 
     settings = Settings()
-    try:
-        content = load_content(settings.content_dir)
-    except ContentErrors as exc:
-        if args.json:
-            print(json.dumps([{"file": e.path, "line": e.line, "message": e.detail} for e in exc.errors]))
-        else:
-            for error in exc.errors:
-                print(f"error: {error}")
-        return 1
-    summary = {
-        "towns": len(content.towns),
-        "teams": len(content.teams),
-        "places": len(content.places),
-        "topics": len(content.topics),
-        "canned replies": len(content.canned),
-    }
-    print(
-        json.dumps(summary)
-        if args.json
-        else "content OK: " + ", ".join(f"{v} {k}" for k, v in summary.items())
+    max_age = args.max_age if args.max_age is not None else settings.content_max_age_days
+    content, findings = check(settings.content_dir, settings.locales_dir, dt.date.today(), max_age)
+    errors = sum(f.severity == "error" for f in findings)
+    warnings = len(findings) - errors
+    failed = errors > 0 or (args.strict and warnings > 0)
+    summary = (
+        {
+            "towns": len(content.towns),
+            "teams": len(content.teams),
+            "places": len(content.places),
+            "topics": len(content.topics),
+            "canned replies": len(content.canned),
+        }
+        if content is not None
+        else None
     )
-    return 0
+    if args.json:
+        report = {
+            "ok": not failed,
+            "errors": errors,
+            "warnings": warnings,
+            "content": summary,
+            "findings": [f.to_json() for f in findings],
+        }
+        print(json.dumps(report, ensure_ascii=False))
+        return 1 if failed else 0
+    for finding in findings:
+        print(finding)
+    if findings:
+        print()
+    if summary is None:
+        print(
+            f"content has {errors} error(s): fix them and check again; "
+            "a running `lotse serve` keeps answering with the last good content until then"
+        )
+    else:
+        counted = ", ".join(f"{v} {k}" for k, v in summary.items())
+        print(f"content OK: {counted}; {warnings} warning(s)" if errors == 0 else counted)
+    return 1 if failed else 0
 
 
 def _content_stats(args: argparse.Namespace) -> int:
@@ -193,6 +210,18 @@ def _i18n(args: argparse.Namespace) -> int:
     elif args.action == "compile":
         for path in catalog_tools.compile_all(settings):
             print(f"compiled {path}")
+    elif args.action == "translate":
+        from bot.i18n import prefill
+        from bot.i18n.errors import PrefillStopped
+
+        if not args.lang:
+            raise LotseError("i18n translate needs --lang (repeatable), e.g. --lang ar")
+        try:
+            tallies = prefill.run(settings, args.lang, args.provider)
+        except PrefillStopped as stopped:
+            print("\n".join(str(tally) for tally in stopped.tallies))  # what was saved, then the error
+            raise
+        print("\n".join(str(tally) for tally in tallies))
     return 0
 
 
@@ -247,6 +276,7 @@ async def _serve(args: argparse.Namespace) -> int:
     from bot.web.server import build_service, create_app
 
     logging.getLogger("bot").setLevel(logging.INFO if os.environ.get("LOTSE_DEBUG") else logging.WARNING)
+    logging.getLogger("bot.live").setLevel(logging.INFO)  # editors watch the log for reloads and refusals
     lotse = await build()
     service = build_service(lotse)
     base = f"http://{args.host}:{args.port}"
@@ -285,6 +315,13 @@ async def _serve(args: argparse.Namespace) -> int:
             else "off (set the WHATSAPP_* variables, see README)"
         )
         print(f"  WhatsApp   {whatsapp}", flush=True)
+        live = (
+            f"changes to {lotse.settings.content_dir} and {lotse.settings.locales_dir} go live"
+            + (", nlu/ retrains in the background" if service.retrainer is not None else "")
+            if service.reloader is not None
+            else "read once at start (LOTSE_RELOAD_INTERVAL=0)"
+        )
+        print(f"  content    {live}", flush=True)
         print("Press Ctrl+C to stop.", flush=True)
 
     config = uvicorn.Config(
@@ -334,8 +371,17 @@ def parser() -> argparse.ArgumentParser:
 
     content = sub.add_parser("content", help="content commands")
     content_sub = content.add_subparsers(dest="action", required=True)
-    check = content_sub.add_parser("check", help="validate content/")
+    check = content_sub.add_parser(
+        "check", help="validate content/ and locales/: errors, out-of-date items, missing and stale translations"
+    )
     check.add_argument("--json", action="store_true")
+    check.add_argument(
+        "--max-age",
+        type=int,
+        metavar="DAYS",
+        help="warn about items last checked longer ago (default: LOTSE_CONTENT_MAX_AGE_DAYS or 180)",
+    )
+    check.add_argument("--strict", action="store_true", help="fail on warnings too")
     check.set_defaults(func=_content_check, is_async=False)
     stats = content_sub.add_parser("stats", help="how far each language's translation is")
     stats.add_argument("--json", action="store_true")
@@ -356,8 +402,12 @@ def parser() -> argparse.ArgumentParser:
     staff.set_defaults(func=_staff, is_async=True)
 
     i18n = sub.add_parser("i18n", help="gettext catalog commands (Babel)")
-    i18n.add_argument("action", choices=["extract", "update", "compile"])
+    i18n.add_argument("action", choices=["extract", "update", "compile", "translate"])
     i18n.add_argument("--lang", action="append", help="only this language (repeatable)")
+    i18n.add_argument(
+        "--provider",
+        help="translate: libre, google, deepl or microsoft (default: LOTSE_TRANSLATION)",
+    )
     i18n.set_defaults(func=_i18n, is_async=False)
     return root
 

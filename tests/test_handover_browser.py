@@ -23,14 +23,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from babel.messages.pofile import read_po
 
 from bot.config import Settings
 from bot.engine.render import Renderer
 from bot.engine.understanding import Understanding
 from bot.errors import LotseError
 from bot.handover import notices
-from bot.i18n.catalogs import Catalogs, Translator
+from bot.i18n.catalogs import DOMAINS, Catalogs, Translator
+from bot.i18n.coverage import USED_STATES, catalog_entries, catalog_path
 from bot.knowledge.content import Content
 from tests.fakes.libretranslate import FakeLibreTranslate
 from tests.harness import ServeProcess, free_port
@@ -121,14 +121,10 @@ class StoryTranslator(FakeLibreTranslate):
 def _catalog_backwards(locales: Path, language: str) -> list[tuple[re.Pattern[str], str]]:
     """(pattern of a translation, its German source), longest translations first."""
     pairs: dict[str, str] = {}
-    for domain in ("messages", "content"):
-        with (locales / language / "LC_MESSAGES" / f"{domain}.po").open("rb") as handle:
-            for message in read_po(handle):
-                source, translation = message.id, message.string
-                if message.fuzzy or not isinstance(source, str) or not isinstance(translation, str):
-                    continue
-                if translation:
-                    pairs[translation] = source
+    for domain in DOMAINS:
+        for entry in catalog_entries(catalog_path(locales, language, domain), language, domain):
+            if entry.state in USED_STATES:  # what the bot sends; stale entries it does not
+                pairs[entry.translation] = entry.source
     backwards = []
     for translation in sorted(pairs, key=len, reverse=True):
         if set(_PLACEHOLDER.findall(translation)) != set(_PLACEHOLDER.findall(pairs[translation])):

@@ -1,17 +1,20 @@
 """gettext catalogs read straight from the `.po` files.
 
-Reading `.po` rather than compiled `.mo` keeps the translators' flags: an entry that no native
-speaker has reviewed carries the flag `unreviewed` (or `machine` when machine-made), and answers
-built from such entries are marked "(automatic translation)". Fuzzy entries (the German source
-changed since) are not used; the German text is shown instead of a possibly wrong translation.
+Reading `.po` rather than compiled `.mo` keeps the translators' flags, which decide what a user
+sees (the states are defined in `bot.i18n.coverage`):
+- reviewed entries (no `fuzzy`: a person checked them, or cleared the mark in Poedit or Weblate)
+  are used as they are;
+- drafts (`fuzzy` with `machine` or `unreviewed`) are used too, because a draft helps someone who
+  reads no German more than the German does, but answers built from them are marked
+  "(automatic translation)";
+- stale entries (the German changed since they were translated) and missing ones are not used:
+  the German text is shown instead of a possibly wrong translation.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-
-from babel.messages.pofile import read_po
 
 from bot.i18n.languages import SOURCE_LANGUAGE
 
@@ -23,13 +26,10 @@ def N_(text: str) -> str:
     return text
 
 
-UNREVIEWED_FLAGS = frozenset({"unreviewed", "machine"})
-
-
 @dataclass(frozen=True)
 class Entry:
     text: str
-    reviewed: bool
+    reviewed: bool  # False for a draft: answers built from it say "(automatic translation)"
 
 
 class Catalogs:
@@ -40,23 +40,20 @@ class Catalogs:
 
     @classmethod
     def load(cls, locales_dir: Path) -> Catalogs:
+        """Every language's usable entries: reviewed ones and drafts, not stale or missing ones."""
+        # Imported here because `coverage` takes DOMAINS from this module.
+        from bot.i18n.coverage import USED_STATES, catalog_entries, catalog_path
+
         entries: dict[str, dict[tuple[str | None, str], Entry]] = {}
         if locales_dir.is_dir():
             for lang_dir in sorted(p for p in locales_dir.iterdir() if p.is_dir()):
                 table = entries.setdefault(lang_dir.name, {})
                 for domain in DOMAINS:
-                    path = lang_dir / "LC_MESSAGES" / f"{domain}.po"
-                    if not path.exists():
-                        continue
-                    with path.open("rb") as handle:
-                        catalog = read_po(handle, locale=None, domain=domain)
-                    for message in catalog:
-                        if not message.id or not message.string or message.fuzzy:
-                            continue
-                        msgid = message.id if isinstance(message.id, str) else message.id[0]
-                        text = message.string if isinstance(message.string, str) else message.string[0]
-                        reviewed = not (set(message.flags) & UNREVIEWED_FLAGS)
-                        table[(message.context, msgid)] = Entry(text, reviewed)
+                    path = catalog_path(locales_dir, lang_dir.name, domain)
+                    for entry in catalog_entries(path, lang_dir.name, domain):
+                        if entry.state in USED_STATES:
+                            reviewed = entry.state == "reviewed"
+                            table[(entry.context, entry.source)] = Entry(entry.translation, reviewed)
         return cls(entries)
 
     def lookup(self, language: str, source: str, context: str | None = None) -> Entry | None:
