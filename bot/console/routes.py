@@ -23,6 +23,7 @@ from starlette.templating import Jinja2Templates
 
 from bot.console.accounts import ROLES, Accounts, Session
 from bot.console.cases import case_routes
+from bot.console.editor_pages import editor_routes
 from bot.console.errors import LoginFailed
 from bot.console.forms import read_form
 from bot.console.present import install as install_presentation
@@ -79,13 +80,19 @@ def _forbidden(templates: Jinja2Templates, request: Request, message: str) -> Re
 
 
 def console_routes(
-    accounts: Accounts, desk: Desk | None = None, *, secret: bytes | None = None
+    accounts: Accounts,
+    desk: Desk | None = None,
+    *,
+    secret: bytes | None = None,
+    locales_dir: Path | None = None,
 ) -> list[BaseRoute]:
     """The console's routes under `/console`; `secret` keys the login form's CSRF token.
 
     Without a secret a random one per process is used: a login form opened before a restart then
-    has to be reloaded, which is harmless.
+    has to be reloaded, which is harmless. The editors' pages need the desk (live content, the
+    database) and `locales_dir` (the catalogs, read at each request).
     """
+    editor_pages = desk is not None and locales_dir is not None
     templates = Jinja2Templates(directory=str(TEMPLATES))
     install_presentation(templates)
     key = secret or secrets.token_bytes(32)
@@ -187,7 +194,13 @@ def console_routes(
         if desk is not None and session.staff.role == "admin":
             return RedirectResponse(f"{PREFIX}/staff", status_code=303)
         return templates.TemplateResponse(
-            request, "start.html", {"session": session, "role_name": ROLE_NAMES[session.staff.role]}
+            request,
+            "start.html",
+            {
+                "session": session,
+                "role_name": ROLE_NAMES[session.staff.role],
+                "editor_pages": editor_pages,
+            },
         )
 
     async def language(request: Request) -> Response:
@@ -215,4 +228,6 @@ def console_routes(
     if desk is not None:
         routes.extend(case_routes(desk, templates, require))
         routes.extend(staff_routes(accounts, desk, templates, require))
+        if locales_dir is not None:
+            routes.extend(editor_routes(desk, locales_dir, templates, require))
     return routes
