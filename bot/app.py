@@ -11,7 +11,7 @@ from bot.engine.engine import Engine
 from bot.engine.understanding import Understanding
 from bot.i18n.catalogs import Catalogs
 from bot.i18n.langid import LanguageIdentifier
-from bot.knowledge.content import Content, load_content
+from bot.knowledge.content import load_content
 from bot.live.editions import Editions
 from bot.storage.database import create_engine, upgrade
 from bot.storage.repository import SqlConversationStore
@@ -23,14 +23,6 @@ class Lotse:
     editions: Editions
     engine: Engine
     database: AsyncEngine
-
-    @property
-    def content(self) -> Content:
-        return self.editions.content
-
-    @property
-    def catalogs(self) -> Catalogs:
-        return self.editions.catalogs
 
     async def close(self) -> None:
         await self.database.dispose()

@@ -56,7 +56,7 @@ async def _ask(args: argparse.Namespace) -> int:
 
     lotse = await build()
     try:
-        town = _town_id(lotse.content, args.town) if args.town else None
+        town = _town_id(lotse.editions.content, args.town) if args.town else None
         reply = await lotse.engine.handle(
             Inbound(channel="cli", user_id=args.user or f"ask-{uuid.uuid4().hex[:12]}", text=args.text),
             now=_now(args.now),
@@ -84,7 +84,7 @@ async def _chat(args: argparse.Namespace) -> int:
 
     lotse = await build()
     user = args.user or f"chat-{uuid.uuid4().hex[:12]}"
-    town = _town_id(lotse.content, args.town) if args.town else None
+    town = _town_id(lotse.editions.content, args.town) if args.town else None
     last_buttons: list[str] = []
     try:
         lines = (
@@ -303,7 +303,7 @@ async def _serve(args: argparse.Namespace) -> int:
             "polling": f"long polling via {lotse.settings.telegram_api_base_url}",
             "webhook": f"webhook {lotse.settings.telegram_webhook_url}",
         }[service.telegram_mode]
-        print(f"Lotse is serving the {lotse.content.region.name} (database {database})", flush=True)
+        print(f"Lotse is serving the {lotse.editions.content.region.name} (database {database})", flush=True)
         print(f"  web chat   {base}/", flush=True)
         print(f"  in Arabic  {base}/?lang=ar", flush=True)
         print(f"  health     {base}/healthz", flush=True)

@@ -25,7 +25,6 @@ from bot.console.accounts import Accounts
 from bot.console.errors import AccountLocked, InvalidAccount, LoginFailed
 from bot.console.routes import SESSION_COOKIE, STATIC, console_routes
 from bot.knowledge.content import Content
-from bot.storage.database import create_engine, upgrade
 from bot.storage.tables import staff, staff_sessions
 
 PASSWORD = "korrekt-pferd-batterie-42"
@@ -38,14 +37,6 @@ class Clock:
 
     def __call__(self) -> dt.datetime:
         return self.now
-
-
-@pytest.fixture
-async def database(database_url: str) -> AsyncIterator[AsyncEngine]:
-    engine = create_engine(database_url)
-    await upgrade(engine)
-    yield engine
-    await engine.dispose()
 
 
 @pytest.fixture

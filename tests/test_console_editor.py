@@ -45,7 +45,6 @@ from bot.i18n.coverage import STATES, catalog_path, coverage
 from bot.i18n.langid import LanguageIdentifier
 from bot.knowledge.content import Content
 from bot.live.editions import Editions
-from bot.storage.database import create_engine, upgrade
 from bot.storage.handovers import Handovers
 from bot.storage.repository import SqlConversationStore
 from bot.storage.tables import audit_log
@@ -61,14 +60,6 @@ CHESS_CALL = "اتصلوا بي على 0176 1234567 كيف أسجل ابني ف�
 OTHER_AR = "أين أجد طبيب أسنان يتكلم العربية؟"
 GERMAN = ("Wo kann ich Schach spielen?", "wo kann ich schach spielen")
 OLD = "Ich suche einen Schachclub für Erwachsene"  # 40 days ago: outside the window
-
-
-@pytest.fixture
-async def database(database_url: str) -> AsyncIterator[AsyncEngine]:
-    engine = create_engine(database_url)
-    await upgrade(engine)
-    yield engine
-    await engine.dispose()
 
 
 @pytest.fixture

@@ -89,7 +89,7 @@ async def test_the_whole_handover_from_request_to_feedback(engine: Engine, desk:
     await desk.reply(weber, case_id, HELLO_DE, edited, machine=True)
     sent = await sent_to(engine, chat)
     assert sent[-1].startswith(edited)  # what the caseworker approved, not the raw translation
-    marker = Translator(engine.catalogs, "ar")._("(automatische Übersetzung)")
+    marker = Translator(engine.editions.catalogs, "ar")._("(automatische Übersetzung)")
     assert marker != "(automatische Übersetzung)" and sent[-1].endswith(marker)  # marked as machine-made
 
     await desk.close(weber, case_id)

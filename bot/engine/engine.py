@@ -16,10 +16,9 @@ from bot.engine.normalise import clean, has_words
 from bot.engine.state import ConversationState
 from bot.engine.store import ConversationStore
 from bot.engine.understanding import EMPTY_PARSE, Understanding
-from bot.i18n.catalogs import Catalogs, Translator
+from bot.i18n.catalogs import Translator
 from bot.i18n.langid import LanguageIdentifier
 from bot.i18n.languages import SOURCE_LANGUAGE, supported
-from bot.knowledge.content import Content
 from bot.live.editions import Editions
 
 
@@ -43,18 +42,10 @@ class Engine:
         self.clock = clock
         self.dialogue = Dialogue(editions)
 
-    @property
-    def content(self) -> Content:
-        return self.editions.content
-
-    @property
-    def catalogs(self) -> Catalogs:
-        return self.editions.catalogs
-
     def failure_notice(self, inbound: Inbound) -> tuple[Outbound, str]:
         """An apology for a message that could not be processed, in the best language known."""
         language = supported(inbound.language_hint) or SOURCE_LANGUAGE
-        _ = Translator(self.catalogs, language)._
+        _ = Translator(self.editions.catalogs, language)._
         text = _(
             "Entschuldigung, bei Ihrer Nachricht ist ein Fehler aufgetreten. Bitte schreiben Sie sie noch einmal."
         )

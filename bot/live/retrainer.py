@@ -44,12 +44,12 @@ class ModelRetrainer:
     def _inputs(self) -> tuple[object, ...]:
         """What the model is trained from: NLU files, the pipeline and the towns being served."""
         files = fingerprint(self.settings.nlu_dir, self.settings.nlu_config)
-        return files, tuple(self.engine.content.town_names())
+        return files, tuple(self.engine.editions.content.town_names())
 
     def stale(self) -> bool:
         """True when the model on disk was trained from other data than the current files."""
         marker = hash_file(self.settings.model_path)
-        current = data_hash(self.settings, self.engine.content.town_names())
+        current = data_hash(self.settings, self.engine.editions.content.town_names())
         return not marker.exists() or marker.read_text().strip() != current
 
     async def run(self) -> None:

@@ -147,7 +147,7 @@ async def start(service: Service) -> None:
     if telegram is not None:
         await telegram.start()
         try:
-            await telegram.register_commands(service.lotse.catalogs)
+            await telegram.register_commands(service.lotse.editions.catalogs)
             if service.telegram_mode == "webhook":
                 await telegram.use_webhook(settings.telegram_webhook_url, service.telegram_secret)
             else:
