@@ -39,7 +39,7 @@ class ModelRetrainer:
         self.interval = interval
         self.swaps = 0  # models swapped in since the start, for the health check and tests
         self.failed: str | None = None
-        self._seen = self._inputs()
+        self._seen: tuple[object, ...] | None = None  # the first look also catches a model left stale
 
     def _inputs(self) -> tuple[object, ...]:
         """What the model is trained from: NLU files, the pipeline and the towns being served."""
