@@ -67,7 +67,7 @@ async def measure(rounds: int) -> None:
         for number in range(rounds):
             teams.write_text(good.replace("wed:", "wednsday:", 1) + f"# {number}\n", encoding="utf-8")
             started = time.perf_counter()
-            assert await reloader.check() is None and reloader.refusal is not None
+            assert await reloader.check() is None and reloader.refused
             refused.append(1000 * (time.perf_counter() - started))
         teams.write_text(good, encoding="utf-8")
 

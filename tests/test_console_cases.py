@@ -20,22 +20,21 @@ import httpx
 import pytest
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine
-from starlette.applications import Starlette
-from starlette.routing import Mount, Route
-from starlette.staticfiles import StaticFiles
+from starlette.routing import Route
 
 from bot.config import Settings
 from bot.console import cases, present, routes
-from bot.console.accounts import Accounts, Staff
-from bot.console.routes import SECURITY_HEADERS, STATIC, TEMPLATES, console_routes
+from bot.console.accounts import Staff
+from bot.console.routes import SECURITY_HEADERS, TEMPLATES
 from bot.console.wording import ENGLISH
 from bot.engine.engine import Engine
 from bot.engine.messages import Inbound, Reply
 from bot.handover.desk import Desk
 from bot.storage.tables import audit_log, conversations, handover_notes, handovers, messages, outbox, users
+from tests.console_app import ConsoleApp
 from tests.fakes.libretranslate import FakeLibreTranslate
 from tests.harness import desk_for_tests
-from tests.test_console_accounts import FAST, PASSWORD, _csrf, _login
+from tests.test_console_accounts import _csrf, _login
 
 TUESDAY_MORNING = dt.datetime(2026, 11, 24, 10, 0, tzinfo=ZoneInfo("Europe/Berlin"))
 REUTLINGEN, METZINGEN, ERMSTAL = "im-stadt-reutlingen", "im-stadt-metzingen", "im-kreis-ermstal"
@@ -101,42 +100,18 @@ class Browser:
         return await self.client.post(path, data=data)
 
 
-class Console:
+class Console(ConsoleApp):
     """The console app, and browsers logged into it."""
 
-    def __init__(self, engine: Engine, desk: Desk) -> None:
-        self.accounts = Accounts(_database(engine), hasher=FAST)
-        self.app = Starlette(
-            routes=[
-                *console_routes(self.accounts, desk),
-                Mount("/static/console", StaticFiles(directory=str(STATIC))),
-            ]
-        )
-        self.clients: list[httpx.AsyncClient] = []
-
-    def client(self) -> httpx.AsyncClient:
-        client = httpx.AsyncClient(transport=httpx.ASGITransport(app=self.app), base_url="http://testserver")
-        self.clients.append(client)
-        return client
-
-    async def staff(self, role: str, *teams: str) -> Staff:
-        name = f"{role}-{uuid.uuid4().hex[:8]}"
-        return await self.accounts.create(name, PASSWORD, role, teams, display_name=f"Frau {name}")
-
     async def login(self, role: str, *teams: str) -> Browser:
-        staff = await self.staff(role, *teams)
-        client = self.client()
-        response = await _login(client, staff.username)
-        assert response.status_code == 303, response.text
-        return Browser(client, staff)
+        return Browser(*await self.signed_in(role, *teams))
 
 
 @pytest.fixture
 async def console(engine: Engine, desk: Desk) -> AsyncIterator[Console]:
-    console = Console(engine, desk)
+    console = Console(_database(engine), desk)
     yield console
-    for client in console.clients:
-        await client.aclose()
+    await console.close()
 
 
 async def handover(engine: Engine, town: str = "reutlingen") -> tuple[Chat, int]:

@@ -19,19 +19,14 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-import httpx
 import pytest
 import sqlalchemy as sa
 from markupsafe import escape
 from sqlalchemy.ext.asyncio import AsyncEngine
-from starlette.applications import Starlette
-from starlette.routing import Mount
-from starlette.staticfiles import StaticFiles
 
 from bot.config import Settings
 from bot.console import editor_pages
-from bot.console.accounts import Accounts, Staff
-from bot.console.routes import SECURITY_HEADERS, STATIC, console_routes
+from bot.console.routes import SECURITY_HEADERS
 from bot.console.similar import THRESHOLD, group_questions, jaccard, normalise, trigrams
 from bot.console.wording import ENGLISH
 from bot.engine.engine import Engine
@@ -49,7 +44,7 @@ from bot.storage.handovers import Handovers
 from bot.storage.repository import SqlConversationStore
 from bot.storage.tables import audit_log
 from bot.translation.service import MachineTranslation
-from tests.test_console_accounts import FAST, PASSWORD, _login
+from tests.console_app import ConsoleApp
 
 # Far from the dates other tests write with, so that their messages stay out of the 30-day window.
 NOW = dt.datetime(2031, 3, 4, 10, 0, tzinfo=ZoneInfo("Europe/Berlin"))
@@ -82,36 +77,11 @@ class Misunderstood:
         return Parse(FALLBACK_INTENT, 0.1)
 
 
-class Console:
-    def __init__(self, database: AsyncEngine, desk: Desk, locales: Path) -> None:
-        self.accounts = Accounts(database, hasher=FAST)
-        self.app = Starlette(
-            routes=[
-                *console_routes(self.accounts, desk, locales_dir=locales),
-                Mount("/static/console", StaticFiles(directory=str(STATIC))),
-            ]
-        )
-        self.clients: list[httpx.AsyncClient] = []
-
-    def client(self) -> httpx.AsyncClient:
-        client = httpx.AsyncClient(transport=httpx.ASGITransport(app=self.app), base_url="http://testserver")
-        self.clients.append(client)
-        return client
-
-    async def login(self, role: str, *teams: str) -> tuple[httpx.AsyncClient, Staff]:
-        name = f"{role}-{uuid.uuid4().hex[:8]}"
-        staff = await self.accounts.create(name, PASSWORD, role, teams, display_name=f"Frau {name}")
-        client = self.client()
-        assert (await _login(client, name)).status_code == 303
-        return client, staff
-
-
 @pytest.fixture
-async def console(database: AsyncEngine, desk: Desk, locales: Path) -> AsyncIterator[Console]:
-    console = Console(database, desk, locales)
+async def console(database: AsyncEngine, desk: Desk, locales: Path) -> AsyncIterator[ConsoleApp]:
+    console = ConsoleApp(database, desk, locales)
     yield console
-    for client in console.clients:
-        await client.aclose()
+    await console.close()
 
 
 def coverage_on_page(html: str) -> dict[str, dict[str, int]]:
@@ -169,19 +139,19 @@ def group_of(row: str) -> tuple[int, str, list[str]]:
 # 1. who may see the pages
 
 
-async def test_only_editors_and_admins_see_the_editor_pages(console: Console) -> None:
+async def test_only_editors_and_admins_see_the_editor_pages(console: ConsoleApp) -> None:
     anonymous = console.client()
     for page in PAGES:
         response = await anonymous.get(page)
         assert response.status_code == 303 and response.headers["location"] == "/console/login", page
     for role, teams in (("caseworker", ("im-stadt-reutlingen",)), ("lead", ())):
-        client, _staff = await console.login(role, *teams)
+        client, _staff = await console.signed_in(role, *teams)
         for page in PAGES:
             response = await client.get(page)
             assert response.status_code == 403, (role, page)
             assert "Für diese Seite fehlt Ihnen die Berechtigung." in response.text
     for role in ("editor", "admin"):
-        client, _staff = await console.login(role)
+        client, _staff = await console.signed_in(role)
         for page in PAGES:
             response = await client.get(page)
             assert response.status_code == 200, (role, page)
@@ -189,7 +159,7 @@ async def test_only_editors_and_admins_see_the_editor_pages(console: Console) ->
                 assert response.headers.get(header) == value, (role, page, header)
             assert "<script" not in response.text.split("</head>", 1)[1]  # only base.html's own script
 
-    editor, _staff = await console.login("editor")
+    editor, _staff = await console.signed_in("editor")
     start = await editor.get("/console/")
     assert start.status_code == 200
     for page in PAGES:
@@ -200,9 +170,9 @@ async def test_only_editors_and_admins_see_the_editor_pages(console: Console) ->
 
 
 async def test_coverage_matches_the_catalogs_and_follows_a_changed_source(
-    console: Console, locales: Path
+    console: ConsoleApp, locales: Path
 ) -> None:
-    editor, _staff = await console.login("editor")
+    editor, _staff = await console.signed_in("editor")
     expected = {row.language: row for row in coverage(locales) if row.domain == "all"}
     shown = coverage_on_page((await editor.get("/console/editor")).text)
     assert set(shown) == set(expected) == {"en", "ar", "fa", "uk", "ru", "tr"}
@@ -223,10 +193,10 @@ async def test_coverage_matches_the_catalogs_and_follows_a_changed_source(
 
 
 async def test_a_reworded_german_source_is_listed_as_stale_with_old_and_new_german(
-    console: Console, locales: Path
+    console: ConsoleApp, locales: Path
 ) -> None:
     line = make_stale(locales, "ar")
-    editor, _staff = await console.login("editor")
+    editor, _staff = await console.signed_in("editor")
     page = await editor.get("/console/editor/entries", params={"language": "ar", "state": "stale"})
     assert page.status_code == 200
     rows = re.findall(r'<tr data-state="(\w+)" data-language="ar">(.*?)</tr>', page.text, re.S)
@@ -250,9 +220,9 @@ async def test_a_reworded_german_source_is_listed_as_stale_with_old_and_new_germ
 
 
 async def test_the_preview_shows_the_bots_own_answer_in_arabic_right_to_left_and_in_german(
-    console: Console, content: Content, catalogs: Catalogs
+    console: ConsoleApp, content: Content, catalogs: Catalogs
 ) -> None:
-    editor, _staff = await console.login("editor")
+    editor, _staff = await console.signed_in("editor")
     arabic = Translator(catalogs, "ar")
     expected = Renderer(content, arabic).topic("kita.place")
     if arabic.unreviewed_used:
@@ -282,9 +252,9 @@ async def test_the_preview_shows_the_bots_own_answer_in_arabic_right_to_left_and
 
 
 async def test_the_preview_follows_the_buttons_with_the_editors_town(
-    console: Console, content: Content
+    console: ConsoleApp, content: Content
 ) -> None:
-    editor, _staff = await console.login("editor")
+    editor, _staff = await console.signed_in("editor")
     page = await editor.get(
         "/console/editor/preview", params={"language": "de", "town": "metzingen", "step": "intent:kita_place"}
     )
@@ -316,7 +286,7 @@ async def test_the_preview_follows_the_buttons_with_the_editors_town(
 
 
 async def test_fallbacks_are_grouped_by_language_and_similarity_and_reading_them_is_audited(
-    console: Console, desk: Desk, database: AsyncEngine, langid: LanguageIdentifier
+    console: ConsoleApp, desk: Desk, database: AsyncEngine, langid: LanguageIdentifier
 ) -> None:
     engine = Engine(desk.editions, Misunderstood(), SqlConversationStore(database), langid)
     yesterday = NOW - dt.timedelta(days=1)
@@ -334,7 +304,7 @@ async def test_fallbacks_are_grouped_by_language_and_similarity_and_reading_them
         await ask(text, "de")
     await ask(OLD, "de", NOW - dt.timedelta(days=40))
 
-    editor, staff = await console.login("editor")
+    editor, staff = await console.signed_in("editor")
     page = await editor.get("/console/editor/fallbacks")
     assert page.status_code == 200
     sections = dict(
@@ -422,8 +392,8 @@ def test_every_editor_label_has_an_english_entry() -> None:
     assert sorted(label for label in labels if label not in ENGLISH) == []
 
 
-async def test_nonsense_in_the_query_falls_back_to_defaults(console: Console) -> None:
-    editor, _staff = await console.login("editor")
+async def test_nonsense_in_the_query_falls_back_to_defaults(console: ConsoleApp) -> None:
+    editor, _staff = await console.signed_in("editor")
     entries = await editor.get(
         "/console/editor/entries", params={"language": "xx", "state": "evil", "domain": "../../etc"}
     )

@@ -21,11 +21,10 @@ from babel.messages.mofile import write_mo
 from babel.messages.pofile import normalize, read_po, write_po
 
 from bot.config import PROJECT_ROOT, Settings
+from bot.i18n.catalogs import DOMAINS
 from bot.i18n.coverage import USED_STATES, catalog_path, entry_state, first_string, read_catalog
 from bot.i18n.languages import TRANSLATED_LANGUAGES
 from bot.knowledge.content import load_content
-
-DOMAINS = ("messages", "content")
 
 
 def _template(domain: str) -> Catalog:

@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from dataclasses import dataclass
 
 from bot.config import Settings
 from bot.i18n.catalogs import Catalogs
@@ -21,14 +20,6 @@ from bot.live.editions import Edition, Editions
 from bot.live.files import Fingerprint, fingerprint
 
 log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class Refusal:
-    """Why the files on disk are not being served: what the editor has to fix."""
-
-    problems: list[str]
-    edition: int  # the edition still being served
 
 
 def load_edition(settings: Settings) -> tuple[Content, Catalogs]:
@@ -43,7 +34,7 @@ class ContentReloader:
         self.editions = editions
         self.interval = interval
         self.settle = settle  # an editor's tool may write several files, or one file twice
-        self.refusal: Refusal | None = None
+        self.refused: list[str] = []  # why the files on disk are not served: what editors must fix
         self._seen = self._fingerprint()
 
     def _fingerprint(self) -> Fingerprint:
@@ -79,7 +70,7 @@ class ContentReloader:
             self._refuse([f"{type(exc).__name__}: {exc}"])
             return None
         edition = self.editions.publish(content, catalogs)
-        self.refusal = None
+        self.refused = []
         log.info(
             "content reloaded: edition %d (%d topics, %d places) in %.0f ms",
             edition.number,
@@ -91,7 +82,7 @@ class ContentReloader:
 
     def _refuse(self, problems: list[str]) -> None:
         serving = self.editions.current.number
-        self.refusal = Refusal(problems, serving)
+        self.refused = problems
         log.error(
             "content change refused, still serving edition %d; fix and save again:\n  %s",
             serving,

@@ -177,10 +177,9 @@ async def stop(service: Service) -> None:
 
 def _content_health(service: Service) -> dict[str, object]:
     """Which edition answers, and whether a newer edit on disk was refused (and why)."""
-    refusal = service.reloader.refusal if service.reloader is not None else None
     return {
         "edition": service.lotse.editions.current.number,
-        "refused": refusal.problems if refusal is not None else [],
+        "refused": service.reloader.refused if service.reloader is not None else [],
         "models_swapped": service.retrainer.swaps if service.retrainer is not None else 0,
     }
 
