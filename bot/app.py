@@ -8,6 +8,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot.config import Settings
 from bot.engine.engine import Engine
+from bot.engine.flood import FloodControl
 from bot.engine.understanding import Understanding
 from bot.i18n.catalogs import Catalogs
 from bot.i18n.langid import LanguageIdentifier
@@ -44,5 +45,6 @@ async def build(settings: Settings | None = None, understanding: Understanding |
         understanding=understanding or load_understanding(settings),
         store=SqlConversationStore(database),
         language_identifier=LanguageIdentifier.from_nlu(settings.nlu_dir),
+        flood=FloodControl(limit=settings.flood_limit),
     )
     return Lotse(settings, editions, engine, database)

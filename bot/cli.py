@@ -225,9 +225,29 @@ def _i18n(args: argparse.Namespace) -> int:
     return 0
 
 
+def _read_new_password() -> str:
+    """A new password from a prompt (typed twice, not echoed) or, when piped, the first line of stdin.
+
+    Never from the command line: arguments show up in `ps`, in the shell history and in audit logs.
+    """
+    from bot.console.errors import InvalidAccount
+
+    if not sys.stdin.isatty():
+        return sys.stdin.readline().rstrip("\r\n")
+    import getpass
+
+    password = getpass.getpass("new password: ")
+    if getpass.getpass("repeat it: ") != password:
+        raise InvalidAccount("the two passwords differ; nothing changed")
+    return password
+
+
 async def _staff(args: argparse.Namespace) -> int:
-    """`lotse staff add|list|disable`: accounts for the caseworker console."""
-    from bot.console.accounts import Accounts, generate_password
+    """`lotse staff add|list|disable|enable|password`: accounts for the caseworker console.
+
+    Changes are written to the console's audit log under `cli:<system user>`, like the console's own.
+    """
+    from bot.console.accounts import Accounts, Actor, generate_password
     from bot.knowledge.content import load_content
     from bot.storage.database import create_engine, upgrade
 
@@ -236,12 +256,13 @@ async def _staff(args: argparse.Namespace) -> int:
     try:
         await upgrade(database)
         accounts = Accounts(database)
+        by = Actor.command_line()
         if args.action == "add":
             known = load_content(settings.content_dir).teams
             generated = not args.password_stdin
             password = generate_password() if generated else sys.stdin.readline().rstrip("\r\n")
             account = await accounts.create(
-                args.username, password, args.role, args.team or (), args.name, known_teams=known
+                args.username, password, args.role, args.team or (), args.name, known_teams=known, by=by
             )
             print(f"created {account.username} ({account.role})")
             if generated:
@@ -262,10 +283,48 @@ async def _staff(args: argparse.Namespace) -> int:
             for row in rows:
                 print("  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip())
         elif args.action == "disable":
-            await accounts.disable(args.username)
+            await accounts.disable(args.username, by=by)
             print(f"disabled {args.username}; its sessions are ended")
+        elif args.action == "enable":
+            account = await accounts.enable(args.username, by=by)
+            print(f"enabled {account.username}; if its password may have leaked: lotse staff password NAME")
+        elif args.action == "password":
+            account = await accounts.get(args.username)  # an unknown name fails before the prompt
+            password = generate_password() if args.generate else _read_new_password()
+            await accounts.set_password(account.username, password, by=by)
+            print(f"new password set for {account.username}; its sessions are ended")
+            if args.generate:
+                print(f"password: {password}  (shown once; pass it on in person)")
     finally:
         await database.dispose()
+    return 0
+
+
+async def _retention(args: argparse.Namespace) -> int:
+    """`lotse retention [--dry-run]`: delete what is past its retention period, print the counts."""
+    from bot.storage.database import create_engine, upgrade
+    from bot.storage.retention import Retention, RetentionPolicy
+
+    settings = Settings()
+    database = create_engine(settings.resolved_database_url())
+    try:
+        await upgrade(database)
+        report = await Retention(database, RetentionPolicy.from_settings(settings)).run(dry_run=args.dry_run)
+    finally:
+        await database.dispose()
+    if report.skipped:
+        print("another process is running the retention job right now; nothing done")
+        return 0
+    verb = "would delete" if args.dry_run else "deleted"
+    print(
+        f"retention: conversations after {settings.retention_days:g} days, closed handovers after "
+        f"{settings.handover_retention_days:g} days, inbox/outbox after {settings.pipeline_retention_hours:g} hours"
+    )
+    width = max(len(name) for name in report.counts())
+    for name, count in report.counts().items():
+        label = name.replace("_", " ")
+        print(f"  {label.ljust(width)}  {count}")
+    print(f"({verb})")
     return 0
 
 
@@ -273,28 +332,28 @@ async def _serve(args: argparse.Namespace) -> int:
     import uvicorn
 
     from bot.app import build
+    from bot.logs import configure as configure_logging
     from bot.web.server import build_service, create_app
 
-    logging.getLogger("bot").setLevel(logging.INFO if os.environ.get("LOTSE_DEBUG") else logging.WARNING)
-    logging.getLogger("bot.live").setLevel(logging.INFO)  # editors watch the log for reloads and refusals
-    lotse = await build()
+    settings = Settings()
+    level = configure_logging(settings)  # before anything logs: no personal data, no secrets
+    lotse = await build(settings)
+    configure_logging(settings)  # again: loading Rasa and TensorFlow may have installed handlers
     service = build_service(lotse)
     base = f"http://{args.host}:{args.port}"
-    console_login = ""
-    from bot.console.accounts import Accounts, generate_password
+    from bot.console.accounts import Accounts
+    from bot.console.first_start import create_first_accounts, password_file
 
-    accounts = Accounts(lotse.database)
-    if not await accounts.any_exist():
-        # a fresh demo start: an admin and a team lead, so the console can be tried at once
-        password = generate_password()
-        await accounts.create("admin", password, "admin", display_name="Verwaltung")
-        lead_password = generate_password()
-        await accounts.create("leitung", lead_password, "lead", display_name="Demo-Teamleitung")
+    # a fresh start: an admin and a demo team lead; their passwords go to a 0600 file, never to stdout
+    created = await create_first_accounts(Accounts(lotse.database), settings.var_dir)
+    console_login = ""
+    if created is not None:
         console_login = (
-            f"\n    admin / {password}  (accounts, audit log)"
-            f"\n    leitung / {lead_password}  (every team's chats)"
-            "\n    passwords shown once; more accounts: lotse staff add"
+            f"\n    first login: the passwords of admin and leitung are in {created}"
+            "\n    (readable only by this user); change them in the console, then delete the file"
         )
+    elif password_file(settings.var_dir).exists():
+        console_login = f"\n    {password_file(settings.var_dir)} still holds first passwords: delete it"
 
     def ready() -> None:
         database = lotse.database.url.render_as_string(hide_password=True)
@@ -328,11 +387,21 @@ async def _serve(args: argparse.Namespace) -> int:
         create_app(service, on_ready=ready),
         host=args.host,
         port=args.port,
-        log_level="warning",
-        access_log=False,
+        log_level=logging.getLevelName(level).lower(),
+        log_config=None,  # uvicorn's lines go through bot.logs like every other line
+        access_log=level <= logging.DEBUG,
         lifespan="on",
     )
     await uvicorn.Server(config).serve()
+    return 0
+
+
+def _pseudonym(args: argparse.Namespace) -> int:
+    """Logs name people by a keyed pseudonym; with the server's key, this finds one person's lines."""
+    from bot.pseudonyms import load_key, pseudonym
+
+    settings = Settings()
+    print(pseudonym(args.channel, args.user, load_key(settings.log_key, settings.var_dir)))
     return 0
 
 
@@ -369,6 +438,17 @@ def parser() -> argparse.ArgumentParser:
     serve.add_argument("--port", type=int, default=int(os.environ.get("LOTSE_PORT", "8000")))
     serve.set_defaults(func=_serve, is_async=True)
 
+    pseudonym = sub.add_parser("pseudonym", help="the pseudonym a user has in the log (to find their lines)")
+    pseudonym.add_argument("--channel", required=True, choices=["telegram", "whatsapp", "web"])
+    pseudonym.add_argument("--user", required=True, help="Telegram chat id, WhatsApp wa_id or web chat id")
+    pseudonym.set_defaults(func=_pseudonym, is_async=False)
+
+    retention = sub.add_parser(
+        "retention", help="delete conversations and records past their retention period (RETENTION_DAYS)"
+    )
+    retention.add_argument("--dry-run", action="store_true", help="only count what would be deleted")
+    retention.set_defaults(func=_retention, is_async=True)
+
     content = sub.add_parser("content", help="content commands")
     content_sub = content.add_subparsers(dest="action", required=True)
     check = content_sub.add_parser(
@@ -399,6 +479,15 @@ def parser() -> argparse.ArgumentParser:
     staff_sub.add_parser("list", help="list accounts")
     staff_disable = staff_sub.add_parser("disable", help="disable an account and end its sessions")
     staff_disable.add_argument("username")
+    staff_enable = staff_sub.add_parser("enable", help="enable a disabled account again (clears a lockout)")
+    staff_enable.add_argument("username")
+    staff_password = staff_sub.add_parser(
+        "password", help="set a new password (prompted twice, or stdin's first line); ends its sessions"
+    )
+    staff_password.add_argument("username")
+    staff_password.add_argument(
+        "--generate", action="store_true", help="generate a random password and print it once"
+    )
     staff.set_defaults(func=_staff, is_async=True)
 
     i18n = sub.add_parser("i18n", help="gettext catalog commands (Babel)")

@@ -82,11 +82,25 @@ class Settings:
     lease_seconds: float = field(default_factory=lambda: _float("LOTSE_LEASE_SECONDS", 30.0))
     worker_concurrency: int = field(default_factory=lambda: int(_float("LOTSE_CONCURRENCY", 8)))
     typing_after: float = field(default_factory=lambda: _float("LOTSE_TYPING_AFTER", 0.3))
+    # Retention (docs/privacy.md): a conversation without activity for RETENTION_DAYS is deleted; a
+    # closed handover's record (no texts) after HANDOVER_RETENTION_DAYS; processed inbox and delivered
+    # outbox rows after LOTSE_PIPELINE_RETENTION_HOURS. `lotse serve` runs the job every
+    # LOTSE_RETENTION_INTERVAL seconds (0: only `lotse retention` does).
+    retention_days: float = field(default_factory=lambda: _float("RETENTION_DAYS", 90))
+    handover_retention_days: float = field(default_factory=lambda: _float("HANDOVER_RETENTION_DAYS", 365))
+    pipeline_retention_hours: float = field(
+        default_factory=lambda: _float("LOTSE_PIPELINE_RETENTION_HOURS", 168)
+    )
+    retention_interval: float = field(default_factory=lambda: _float("LOTSE_RETENTION_INTERVAL", 3600))
+    # Messages a user may send per minute and get each answered (see bot.engine.flood); 0 = no limit.
+    flood_limit: int = field(default_factory=lambda: int(_float("LOTSE_FLOOD_LIMIT", 20)))
     # Machine translation for the caseworker console: none, libre, google, deepl or microsoft (checked by
     # bot.translation, which names the allowed values). LibreTranslate is the default because a district
     # can run it itself, so refugees' messages never leave its servers.
     translation_provider: str = field(default_factory=lambda: os.environ.get("LOTSE_TRANSLATION") or "libre")
     translation_timeout: float = field(default_factory=lambda: _float("LOTSE_TRANSLATION_TIMEOUT", 8.0))
+    # After a provider failed, calls fail at once for this long instead of each waiting out the timeout.
+    translation_cooldown: float = field(default_factory=lambda: _float("LOTSE_TRANSLATION_COOLDOWN", 30.0))
     libretranslate_url: str = field(
         default_factory=lambda: os.environ.get("LIBRETRANSLATE_URL") or "http://127.0.0.1:5000"
     )
@@ -99,6 +113,14 @@ class Settings:
     microsoft_translator_region: str = field(
         default_factory=lambda: os.environ.get("MICROSOFT_TRANSLATOR_REGION", "")
     )
+    # Logs name people only by a keyed pseudonym (bot.pseudonyms); without LOTSE_LOG_KEY the key is
+    # created once in var/log.key. LOTSE_LOG_LEVEL: debug, info, warning, error (see bot.logs).
+    log_key: str = field(default_factory=lambda: os.environ.get("LOTSE_LOG_KEY", ""))
+    log_level: str = field(default_factory=lambda: os.environ.get("LOTSE_LOG_LEVEL", ""))
+    # The installation's secret (the console's login-form key is derived from it); the same in every
+    # worker. Without LOTSE_SECRET_KEY it is created once in var/secret.key (mode 0600, bot.keys).
+    secret_key: str = field(default_factory=lambda: os.environ.get("LOTSE_SECRET_KEY", ""))
+    debug: bool = field(default_factory=lambda: bool(os.environ.get("LOTSE_DEBUG")))
 
     def resolved_database_url(self) -> str:
         """The database URL, defaulting to a SQLite file under `var/`."""

@@ -11,10 +11,12 @@ import datetime as dt
 import os
 import uuid
 from collections.abc import AsyncIterator, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
+import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot.config import Settings
@@ -27,6 +29,7 @@ from bot.knowledge.content import Content, load_content
 from bot.live.editions import Editions
 from bot.storage.database import create_engine, upgrade
 from bot.storage.repository import SqlConversationStore
+from bot.storage.tables import conversations, messages, users
 
 pytest_plugins = ("tests.browser",)  # the Chromium and Playwright fixtures of the browser tests
 BERLIN = ZoneInfo("Europe/Berlin")
@@ -82,26 +85,34 @@ def sqlite_url(tmp_path_factory: pytest.TempPathFactory) -> str:
     return f"sqlite+aiosqlite:///{tmp_path_factory.mktemp('db') / 'lotse.db'}"
 
 
-@pytest.fixture(scope="session")
-def postgres_url() -> Iterator[str]:
+@contextmanager
+def fresh_postgres_database(prefix: str = "lotse_test") -> Iterator[str]:
+    """A new, empty database on the local server for the block, dropped afterwards (or skip)."""
     if not _pg_reachable():
         pytest.skip("PostgreSQL is not reachable at 127.0.0.1:5432")
     import asyncpg
 
-    name = f"lotse_test_{uuid.uuid4().hex[:10]}"
-    admin = PG_ADMIN_URL
+    name = f"{prefix}_{uuid.uuid4().hex[:10]}"
 
     async def _exec(sql: str) -> None:
-        connection = await asyncpg.connect(admin)
+        connection = await asyncpg.connect(PG_ADMIN_URL)
         try:
             await connection.execute(sql)
         finally:
             await connection.close()
 
     asyncio.run(_exec(f'CREATE DATABASE "{name}"'))
-    base = admin.rsplit("/", 1)[0]
-    yield f"postgresql+asyncpg://{base.split('://', 1)[1]}/{name}"
-    asyncio.run(_exec(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    base = PG_ADMIN_URL.rsplit("/", 1)[0]
+    try:
+        yield f"postgresql+asyncpg://{base.split('://', 1)[1]}/{name}"
+    finally:
+        asyncio.run(_exec(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
+@pytest.fixture(scope="session")
+def postgres_url() -> Iterator[str]:
+    with fresh_postgres_database() as url:
+        yield url
 
 
 @pytest.fixture(scope="session", params=["sqlite", "postgresql"])
@@ -163,3 +174,16 @@ def payloads(reply: Reply) -> list[str]:
 
 
 ROOT = Path(__file__).resolve().parent.parent
+
+
+async def stored_inbound(database: AsyncEngine, channel: str, user: str) -> list[str]:
+    """The texts the transcript holds from this user, oldest first."""
+    async with database.connect() as conn:
+        rows = await conn.execute(
+            sa.select(messages.c.text)
+            .join(conversations, messages.c.conversation_id == conversations.c.id)
+            .join(users, conversations.c.user_id == users.c.id)
+            .where(users.c.channel == channel, users.c.external_id == user, messages.c.direction == "in")
+            .order_by(messages.c.id)
+        )
+        return [row.text for row in rows]

@@ -112,6 +112,11 @@ class ServeProcess:
 
     def start(self) -> None:
         """Start and wait for /healthz (loading the NLU model takes a while)."""
+        self.launch()
+        self.wait_ready()
+
+    def launch(self) -> None:
+        """Start without waiting, so that several servers can load their models at the same time."""
         with self.log_path.open("ab") as log:
             self.process = subprocess.Popen(
                 [sys.executable, "-m", "bot.cli", "serve", "--host", "127.0.0.1", "--port", str(self.port)],
@@ -120,6 +125,10 @@ class ServeProcess:
                 stdout=log,
                 stderr=subprocess.STDOUT,
             )
+
+    def wait_ready(self) -> None:
+        """Wait for /healthz to answer 200; fail with the log's tail if the process died or took too long."""
+        assert self.process is not None
         deadline = time.monotonic() + self.startup
         while True:
             if self.process.poll() is not None:

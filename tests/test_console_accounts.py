@@ -1,15 +1,23 @@
 """The console's accounts and login: hashing, throttling, sessions, CSRF, cookies and headers.
 
-Runs on SQLite and PostgreSQL (the `database_url` fixture); the HTTP tests drive a small Starlette
-app with only the console routes, so no NLU model is loaded.
+Runs on SQLite and PostgreSQL (the `database_url` fixture); most HTTP tests drive a small Starlette
+app with only the console routes, so no NLU model is loaded. Two tests need the whole service: the
+login form's key shared by the workers of one installation, and a real `lotse serve` on an empty
+database (the first accounts).
 """
 
 from __future__ import annotations
 
+import asyncio
+import dataclasses
 import datetime as dt
+import io
+import os
 import re
+import stat
 import uuid
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 import httpx
 import pytest
@@ -20,12 +28,25 @@ from starlette.applications import Starlette
 from starlette.routing import Mount
 from starlette.staticfiles import StaticFiles
 
+from bot.app import build
 from bot.cli import main
+from bot.config import Settings
 from bot.console.accounts import Accounts
 from bot.console.errors import AccountLocked, InvalidAccount, LoginFailed
+from bot.console.first_start import PASSWORD_FILE
 from bot.console.routes import SESSION_COOKIE, STATIC, console_routes
+from bot.engine.understanding import Understanding
+from bot.handover.desk import Desk
+from bot.i18n.catalogs import Catalogs
+from bot.keys import KeyFileError, installation_key
 from bot.knowledge.content import Content
-from bot.storage.tables import staff, staff_sessions
+from bot.live.editions import Editions
+from bot.storage.database import create_engine
+from bot.storage.handovers import Handovers
+from bot.storage.tables import audit_log, staff, staff_sessions
+from bot.translation.service import MachineTranslation
+from bot.web.server import SECRET_KEY_FILE, build_service, create_app
+from tests.harness import ServeProcess, free_port
 
 PASSWORD = "korrekt-pferd-batterie-42"
 FAST = PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1)  # still argon2id, just cheaper
@@ -324,3 +345,328 @@ def test_staff_commands(
     assert lines[0].split() == ["username", "name", "role", "teams", "active"]
     assert lines[1].split() == ["anna", "Anna", "B.", "caseworker", team, "yes"]
     assert lines[2].split() == ["bernd", "bernd", "lead", "-", "no"]
+
+
+# changing and resetting passwords (threat model C5)
+
+NEW_PASSWORD = "ein-ganz-neues-passwort-7"
+
+
+async def _audit_rows(database: AsyncEngine, username: str) -> list[tuple[str, str, str | None]]:
+    """(actor, action, detail) of the audit rows by or about `username`, oldest first."""
+    query = sa.select(audit_log.c.username, audit_log.c.action, audit_log.c.detail).order_by(audit_log.c.id)
+    async with database.connect() as conn:
+        rows = (await conn.execute(query)).all()
+    return [
+        (row.username, row.action, row.detail)
+        for row in rows
+        if username in (row.username, row.detail) or (row.detail or "").startswith(f"{username} (")
+    ]
+
+
+async def _change(
+    client: httpx.AsyncClient, current: str, new: str, repeat: str | None = None
+) -> httpx.Response:
+    page = await client.get("/console/password")
+    assert page.status_code == 200, page.text
+    return await client.post(
+        "/console/password",
+        data={
+            "csrf": _csrf(page.text),
+            "current": current,
+            "new": new,
+            "repeat": new if repeat is None else repeat,
+        },
+    )
+
+
+async def test_password_change_in_the_console_ends_the_other_sessions(
+    client: httpx.AsyncClient, accounts: Accounts, database: AsyncEngine
+) -> None:
+    name = _name()
+    await accounts.create(name, PASSWORD, "caseworker")
+    await _login(client, name)
+    before = client.cookies[SESSION_COOKIE]
+    async with httpx.AsyncClient(transport=client._transport, base_url="http://testserver") as laptop:
+        await _login(laptop, name)  # the same person, logged in on a second computer
+        assert (await laptop.get("/console/")).status_code == 200
+        start = await client.get("/console/")
+        assert 'href="/console/password"' in start.text  # every page links to it
+
+        changed = await _change(client, PASSWORD, NEW_PASSWORD)
+        assert changed.status_code == 303 and changed.headers["location"] == "/console/password?done=1"
+        after = client.cookies[SESSION_COOKIE]
+        assert after != before, "a new session id after the change"
+        done = await client.get("/console/password?done=1")
+        assert done.status_code == 200 and "Ihr Passwort ist geändert" in done.text
+        assert (await client.get("/console/")).status_code == 200, "this browser stays logged in"
+
+        ended = await laptop.get("/console/")
+        assert ended.status_code == 303 and ended.headers["location"] == "/console/login"
+        old_cookie = await laptop.get("/console/", cookies={SESSION_COOKIE: before})
+        assert old_cookie.status_code == 303, "the old session id is worth nothing"
+        laptop.cookies.clear()
+        assert (await _login(laptop, name, PASSWORD)).status_code == 401
+        assert (await _login(laptop, name, NEW_PASSWORD)).status_code == 303
+
+    rows = await _audit_rows(database, name)
+    assert [(actor, action) for actor, action, _detail in rows] == [(name, "password_change")]
+    assert all(NEW_PASSWORD not in (detail or "") and PASSWORD not in (detail or "") for *_, detail in rows)
+
+
+async def test_a_wrong_current_password_or_a_bad_new_one_changes_nothing(
+    client: httpx.AsyncClient, accounts: Accounts, database: AsyncEngine
+) -> None:
+    name = _name()
+    await accounts.create(name, PASSWORD, "editor")
+    await _login(client, name)
+    session = client.cookies[SESSION_COOKIE]
+    refusals = {
+        "Das bisherige Passwort ist falsch.": ("falsch-falsch-falsch", NEW_PASSWORD, None),
+        "Die beiden neuen Passwörter stimmen nicht überein.": (PASSWORD, NEW_PASSWORD, NEW_PASSWORD + "x"),
+        "mindestens 12 Zeichen": (PASSWORD, "kurz", None),
+        "sich vom bisherigen unterscheiden": (PASSWORD, PASSWORD, None),
+    }
+    for message, (current, new, repeat) in refusals.items():
+        response = await _change(client, current, new, repeat)
+        assert response.status_code == 400 and message in response.text, message
+        assert NEW_PASSWORD not in response.text and PASSWORD not in response.text, "no password echoed"
+        assert client.cookies[SESSION_COOKIE] == session
+    page = await client.get("/console/password")
+    no_token = await client.post(
+        "/console/password", data={"current": PASSWORD, "new": NEW_PASSWORD, "repeat": NEW_PASSWORD}
+    )
+    assert no_token.status_code == 403 and _csrf(page.text)
+    assert (await client.get("/console/")).status_code == 200, "still logged in"
+    assert (await accounts.authenticate(name, PASSWORD)).username == name, "the old password still works"
+    assert await _audit_rows(database, name) == []
+
+
+async def test_guessing_the_current_password_locks_the_account(
+    client: httpx.AsyncClient, accounts: Accounts
+) -> None:
+    name = _name()
+    await accounts.create(name, PASSWORD, "caseworker")
+    await _login(client, name)
+    for _ in range(5):
+        assert (await _change(client, f"geraten-{uuid.uuid4().hex}", NEW_PASSWORD)).status_code == 400
+    locked = await _change(client, PASSWORD, NEW_PASSWORD)
+    assert locked.status_code == 400 and "vorübergehend gesperrt" in locked.text
+    with pytest.raises(AccountLocked):
+        await accounts.authenticate(name, PASSWORD)
+
+
+@pytest.fixture
+def desk(database: AsyncEngine, content: Content, catalogs: Catalogs, settings: Settings) -> Desk:
+    translation = MachineTranslation.from_settings(dataclasses.replace(settings, translation_provider="none"))
+    return Desk(Handovers(database), Editions(content, catalogs), translation)
+
+
+async def test_an_admin_resets_a_password_and_enables_an_account_again(
+    database: AsyncEngine, desk: Desk
+) -> None:
+    from tests.console_app import ConsoleApp  # it imports this module's helpers
+
+    console = ConsoleApp(database, desk)
+    try:
+        admin, admin_staff = await console.signed_in("admin")
+        colleague, colleague_staff = await console.signed_in("caseworker")
+        name = colleague_staff.username
+        token = _csrf((await admin.get("/console/staff")).text)
+
+        reset = await admin.post("/console/staff/password", data={"csrf": token, "username": name})
+        assert reset.status_code == 200 and name in reset.text
+        shown = re.search(r"<code>([^<]+)</code>", reset.text)
+        assert shown is not None
+        assert (await colleague.get("/console/")).status_code == 303, "the colleague's session ended"
+        assert (await _login(colleague, name, PASSWORD)).status_code == 401
+        assert (await _login(colleague, name, shown.group(1))).status_code == 303
+        assert shown.group(1) not in (await admin.get("/console/staff")).text, "shown once"
+
+        own = await admin.post(
+            "/console/staff/password", data={"csrf": token, "username": admin_staff.username}
+        )
+        assert own.status_code == 400 and "Passwort ändern" in own.text  # with the current password instead
+
+        assert (
+            await admin.post("/console/staff/disable", data={"csrf": token, "username": name})
+        ).status_code == 303
+        assert (await _login(colleague, name, shown.group(1))).status_code == 401
+        enabled = await admin.post("/console/staff/enable", data={"csrf": token, "username": name})
+        assert enabled.status_code == 303 and enabled.headers["location"] == "/console/staff?done=enable"
+        assert "wieder aktiv" in (await admin.get(enabled.headers["location"])).text
+        assert (await _login(colleague, name, shown.group(1))).status_code == 303
+
+        forged = await colleague.post(
+            "/console/staff/password", data={"csrf": token, "username": admin_staff.username}
+        )
+        assert forged.status_code == 403, "only admins, and only with their own session's token"
+
+        rows = await _audit_rows(database, name)
+        assert [(actor, action) for actor, action, _ in rows] == [
+            (admin_staff.username, "staff_password"),
+            (admin_staff.username, "staff_disable"),
+            (admin_staff.username, "staff_enable"),
+        ]
+        assert all(shown.group(1) not in (detail or "") for *_, detail in rows)
+    finally:
+        await console.close()
+
+
+def test_staff_password_and_enable_on_the_command_line(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    url = f"sqlite+aiosqlite:///{tmp_path}/staff.db"
+    monkeypatch.setenv("DATABASE_URL", url)
+    monkeypatch.setattr("sys.stdin", io.StringIO(PASSWORD + "\n"))
+    assert main(["staff", "add", "dora", "--role", "caseworker", "--password-stdin"]) == 0
+    capsys.readouterr()
+
+    monkeypatch.setattr("sys.stdin", io.StringIO(NEW_PASSWORD + "\n"))
+    assert main(["staff", "password", "dora"]) == 0
+    out = capsys.readouterr().out
+    assert "new password set for dora" in out and NEW_PASSWORD not in out
+
+    monkeypatch.setattr("sys.stdin", io.StringIO("kurz\n"))
+    assert main(["staff", "password", "dora"]) == 2
+    assert "at least 12" in capsys.readouterr().err
+    assert main(["staff", "password", "niemand"]) == 2
+    assert "no staff account 'niemand'" in capsys.readouterr().err
+    with pytest.raises(SystemExit):  # never a password as an argument
+        main(["staff", "password", "dora", NEW_PASSWORD])
+    capsys.readouterr()
+
+    assert main(["staff", "disable", "dora"]) == 0
+    assert main(["staff", "enable", "dora"]) == 0
+    assert "enabled dora" in capsys.readouterr().out
+    assert main(["staff", "password", "dora", "--generate"]) == 0
+    generated = re.search(r"password: (\S+)", capsys.readouterr().out)
+    assert generated is not None
+
+    async def check() -> list[tuple[str, str, str | None]]:
+        database = create_engine(url)
+        try:
+            accounts = Accounts(database, hasher=FAST)
+            with pytest.raises(LoginFailed):
+                await accounts.authenticate("dora", NEW_PASSWORD)
+            assert (await accounts.authenticate("dora", generated.group(1))).active
+            return await _audit_rows(database, "dora")
+        finally:
+            await database.dispose()
+
+    rows = asyncio.run(check())
+    assert [action for _, action, _ in rows] == [
+        "staff_add",
+        "staff_password",
+        "staff_disable",
+        "staff_enable",
+        "staff_password",
+    ]
+    assert all(actor.startswith("cli:") for actor, _, _ in rows)
+    assert all(NEW_PASSWORD not in (detail or "") for *_, detail in rows)
+
+
+# the login form's key (C8) and the first start (C1)
+
+
+def _service_settings(tmp_path: Path, var_dir: Path, secret_key: str = "") -> Settings:
+    return Settings(
+        database_url=f"sqlite+aiosqlite:///{tmp_path}/shared.db",
+        var_dir=var_dir,
+        secret_key=secret_key,
+        telegram_token="",
+        whatsapp_token="",
+        whatsapp_phone_number_id="",
+        whatsapp_app_secret="",
+        whatsapp_verify_token="",
+        reload_interval=0,
+        translation_provider="none",
+    )
+
+
+async def test_workers_of_one_installation_accept_each_others_login_forms(
+    tmp_path: Path, understanding: Understanding
+) -> None:
+    """Two `lotse serve` workers behind one address: a login form from one is good at the other."""
+    var = tmp_path / "var"
+    configured = "k" * 40
+    built = [
+        build_service(await build(settings, understanding))
+        for settings in (
+            _service_settings(tmp_path, var),
+            _service_settings(tmp_path, var),  # same installation: the key file the first one created
+            _service_settings(tmp_path, tmp_path / "elsewhere"),  # another installation
+            _service_settings(tmp_path, tmp_path / "a", configured),  # LOTSE_SECRET_KEY ...
+            _service_settings(tmp_path, tmp_path / "b", configured),  # ... the same in both
+        )
+    ]
+    try:
+        assert built[0].accounts is not None
+        name = _name()
+        await built[0].accounts.create(name, PASSWORD, "editor")
+        key_file = var / SECRET_KEY_FILE
+        assert stat.S_IMODE(key_file.stat().st_mode) == 0o600
+        assert not (tmp_path / "a" / SECRET_KEY_FILE).exists(), "a configured key needs no file"
+
+        async def login_across(form_from: int, posted_to: int) -> int:
+            transports = [httpx.ASGITransport(app=create_app(built[i])) for i in (form_from, posted_to)]
+            async with httpx.AsyncClient(transport=transports[0], base_url="http://testserver") as first:
+                page = await first.get("/console/login")
+                assert page.status_code == 200
+                async with httpx.AsyncClient(
+                    transport=transports[1], base_url="http://testserver", cookies=first.cookies
+                ) as second:
+                    data = {"csrf": _csrf(page.text), "username": name, "password": PASSWORD}
+                    return (await second.post("/console/login", data=data)).status_code
+
+        assert await login_across(0, 1) == 303
+        assert await login_across(1, 0) == 303
+        assert await login_across(3, 4) == 303
+        assert await login_across(0, 2) == 403, "a form of another installation is refused"
+        assert await login_across(0, 3) == 403
+    finally:
+        for service in built:
+            if service.translation is not None:
+                service.translation.close()
+            await service.lotse.close()
+
+
+def test_a_short_configured_secret_key_is_refused(tmp_path: Path) -> None:
+    with pytest.raises(KeyFileError, match="LOTSE_SECRET_KEY"):
+        installation_key("kurz", tmp_path, SECRET_KEY_FILE, "LOTSE_SECRET_KEY")
+    assert not (tmp_path / SECRET_KEY_FILE).exists()
+
+
+def test_the_first_start_writes_the_passwords_to_a_private_file_not_to_stdout(tmp_path: Path) -> None:
+    """A real `lotse serve` on an empty database: the console can be used at once, and the log holds no password."""
+    var = tmp_path / "var"
+    env = {
+        key: value
+        for key, value in os.environ.items()
+        if not key.startswith(("TELEGRAM_", "WHATSAPP_", "LOTSE_SECRET_KEY"))
+    }
+    env.update(
+        DATABASE_URL=f"sqlite+aiosqlite:///{tmp_path}/first.db",
+        LOTSE_VAR_DIR=str(var),
+        LOTSE_RELOAD_INTERVAL="0",
+        LOTSE_TRANSLATION="none",
+    )
+    server = ServeProcess(env, free_port(), tmp_path / "server.log", startup=300)
+    try:
+        server.start()
+        passwords = var / PASSWORD_FILE
+        assert stat.S_IMODE(passwords.stat().st_mode) == 0o600
+        found = dict(re.findall(r"^(admin|leitung)  (\S+)", passwords.read_text(), re.M))
+        assert set(found) == {"admin", "leitung"}
+        with httpx.Client(base_url=server.base_url) as browser:
+            page = browser.get("/console/login")
+            data = {"csrf": _csrf(page.text), "username": "admin", "password": found["admin"]}
+            assert browser.post("/console/login", data=data).status_code == 303
+            assert browser.get("/console/staff").status_code == 200
+        server.stop()
+        log = server.log_path.read_text(errors="replace")
+        assert str(passwords) in log, "the operator is told where the passwords are"
+        for password in found.values():
+            assert password not in log
+    finally:
+        server.stop()

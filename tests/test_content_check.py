@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from bot.cli import main
+from bot.i18n.catalogs import Catalogs
 from tests.conftest import ROOT
 
 
@@ -216,3 +217,43 @@ def test_a_broken_catalog_line_is_an_error_with_its_line(
     assert code == 1 and len(errors) == 1
     assert errors[0]["path"] == str(catalog) and errors[0]["line"] == line and errors[0]["language"] == "ar"
     assert expected in str(errors[0]["message"])
+
+
+def test_a_missing_emergency_number_is_an_error_and_the_content_does_not_load(
+    workspace: Workspace, capsys: pytest.CaptureFixture[str]
+) -> None:
+    workspace.edit("region.yml", 'number: "112"', 'number: "113"')
+    code, report = _check(capsys)
+    assert code == 1
+    missing = [f for f in _findings(report) if "112" in str(f["message"])]
+    assert missing and missing[0]["severity"] == "error"
+    assert str(missing[0]["path"]).endswith("region.yml") and missing[0]["line"]
+
+
+def test_a_translation_that_changes_an_emergency_number_is_an_error_and_not_served(
+    workspace: Workspace, capsys: pytest.CaptureFixture[str]
+) -> None:
+    catalog = workspace.locales / "ar" / "LC_MESSAGES" / "content.po"
+    text = catalog.read_text(encoding="utf-8")
+    lines = text.splitlines(keepends=True)
+    keyword, line = "", 0
+    for index, current in enumerate(lines):
+        if not current.startswith('"'):  # a keyword line, a comment or the blank line between entries
+            keyword = current.split(" ", 1)[0]
+        if keyword == "msgstr" and "112" in current:
+            lines[index], line = current.replace("112", "911"), index + 1
+            break
+    catalog.write_text("".join(lines), encoding="utf-8")
+
+    code, report = _check(capsys)
+    assert code == 1
+    wrong = [f for f in _findings(report) if f["severity"] == "error" and f["language"] == "ar"]
+    assert len(wrong) == 1 and "112" in str(wrong[0]["message"])
+    assert str(wrong[0]["path"]).endswith("ar/LC_MESSAGES/content.po")
+    assert int(str(wrong[0]["line"])) <= line  # the entry's msgid, just above its msgstr
+
+    served = Catalogs.load(workspace.locales)
+    intact = Catalogs.load(ROOT / "locales")
+    changed = [key for key, entry in intact._entries["ar"].items() if served.lookup("ar", key[1], key[0]) != entry]
+    assert len(changed) == 1  # only that entry is withheld; users of Arabic read its German with 112
+    assert served.lookup("ar", changed[0][1], changed[0][0]) is None

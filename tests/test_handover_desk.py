@@ -215,3 +215,25 @@ async def test_two_colleagues_claiming_at_the_same_moment_get_one_owner(engine: 
     assert case is not None and case.status == "active" and case.assignee_id in {first.id, second.id}
     taken = [text for text in await sent_to(engine, chat) if "Frau" in text]
     assert len(taken) == 1, "the user is told once who answers"
+
+
+async def test_a_closed_case_does_not_show_what_the_user_writes_to_the_bot_afterwards(
+    engine: Engine, desk: Desk
+) -> None:
+    """The user agreed that the team reads the chat for this handover, not their later questions."""
+    chat, case_id = await arabic_handover(engine)
+    weber = await staff(engine, "caseworker", ("im-stadt-reutlingen",))
+    await desk.claim(weber, case_id)
+    await desk.reply(weber, case_id, HELLO_DE, HELLO_AR, machine=True)
+    before = [line.text for line in (await desk.open(weber, case_id)).lines]
+    await desk.close(weber, case_id)
+    closing = (await desk.open(weber, case_id)).lines
+    assert [line.text for line in closing][: len(before)] == before
+    later = "أين أجد دورة لغة ألمانية؟"
+    await chat.say(later)
+    view = await desk.open(weber, case_id)
+    assert [line.id for line in view.lines] == [line.id for line in closing]
+    assert later not in [line.text for line in view.lines]
+    _case, appended = await desk.new_lines(weber, case_id, closing[-1].id)
+    assert appended == []
+    assert view.case.unread == 0

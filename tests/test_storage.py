@@ -93,7 +93,7 @@ async def test_mydata_exports_the_stored_messages(engine: Engine) -> None:
     await chat.say("wann ist die Sprechstunde in Münsingen?")
     reply = await chat.say("/mydata")
     text = "\n".join(m.text for m in reply.messages)
-    assert "wann ist die Sprechstunde in Münsingen?" in text and "muensingen" in text
+    assert "wann ist die Sprechstunde in Münsingen?" in text and "Ort: Münsingen" in text
 
 
 async def test_each_user_keeps_their_own_conversation_when_ids_drift_apart(engine: Engine) -> None:

@@ -15,7 +15,8 @@ _SEPARATORS: tuple[tuple[re.Pattern[str], str], ...] = (
     (re.compile(r"\n\s*\n"), "\n\n"),
     (re.compile(r"\n"), "\n"),
     (_SENTENCE_END, " "),
-    (re.compile(r"[ \t]+"), " "),
+    # any white space, also no-break and ideographic spaces: what is left to cut hard is one word
+    (re.compile(r"\s+"), " "),
 )
 
 
@@ -29,8 +30,8 @@ def split_text(text: str, limit: int, last_limit: int | None = None) -> list[str
     `last_limit` caps the last part further: WhatsApp's buttons go with a text of at most 1024
     characters, while a plain message may have 4096.
     """
-    if limit <= 0 or (last_limit is not None and last_limit <= 0):
-        raise ValueError("limit must be positive")
+    if limit < 2 or (last_limit is not None and last_limit < 2):
+        raise ValueError("a limit must fit any character, which may take two UTF-16 units")
     text = text.strip()
     if utf16_length(text) <= limit:
         parts = [text] if text else [""]
@@ -45,7 +46,7 @@ def _split(text: str, limit: int, level: int) -> list[str]:
     if utf16_length(text) <= limit:
         return [text.strip()]
     if level >= len(_SEPARATORS):
-        return _hard_cut(text, limit)
+        return _hard_cut(text.strip(), limit)
     pattern, joiner = _SEPARATORS[level]
     pieces = [p for p in pattern.split(text) if p.strip()]
     if len(pieces) <= 1:

@@ -10,13 +10,19 @@ usernames exist.
 
 Sessions live in the database, keyed by the SHA-256 of the random cookie token: changing a password
 or disabling an account ends every session at once, and a copy of the database opens no session.
+
+Every change to an account names who made it (`Actor`: a console user or the command line) and is
+written to the audit log in the same transaction as the change, so the log cannot miss a change
+that happened. Passwords never reach the log.
 """
 
 from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import getpass
 import hashlib
+import hmac
 import re
 import secrets
 from collections.abc import Callable, Iterable, Sequence
@@ -26,11 +32,11 @@ from typing import Any
 import sqlalchemy as sa
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from bot.console.errors import AccountLocked, InvalidAccount, LoginFailed, UnknownStaff
 from bot.storage.database import as_utc
-from bot.storage.tables import staff, staff_sessions
+from bot.storage.tables import audit_log, staff, staff_sessions
 
 ROLES = ("caseworker", "lead", "editor", "admin")
 MAX_FAILED_LOGINS = 5
@@ -49,6 +55,27 @@ class Staff:
     role: str
     teams: tuple[str, ...]
     active: bool
+
+
+@dataclass(frozen=True)
+class Actor:
+    """Who changes an account, as the audit log names them."""
+
+    staff_id: int | None
+    username: str
+
+    @classmethod
+    def of(cls, account: Staff) -> Actor:
+        return cls(account.id, account.username)
+
+    @classmethod
+    def command_line(cls) -> Actor:
+        """`lotse staff` on the server: the operating-system user, since no console account is involved."""
+        try:
+            user = getpass.getuser()
+        except (KeyError, OSError):  # a container user without a passwd entry
+            user = "?"
+        return cls(None, f"cli:{user}"[:64])
 
 
 @dataclass(frozen=True)
@@ -116,6 +143,7 @@ class Accounts:
         teams: Iterable[str] = (),
         display_name: str | None = None,
         known_teams: Iterable[str] | None = None,
+        by: Actor | None = None,
     ) -> Staff:
         username = username.strip().lower()
         if not _USERNAME.match(username):
@@ -151,6 +179,7 @@ class Accounts:
                 )
             )
             staff_id = int(inserted.inserted_primary_key[0])
+            await _audit(conn, by, "staff_add", f"{username} ({role})", now)
         return Staff(staff_id, username, (display_name or username).strip(), role, tuple(team_ids), True)
 
     async def list(self) -> list[Staff]:
@@ -172,37 +201,81 @@ class Accounts:
         async with self.engine.connect() as conn:
             return (await conn.execute(sa.select(staff.c.id).limit(1))).first() is not None
 
-    async def disable(self, username: str) -> None:
+    async def disable(self, username: str, by: Actor | None = None) -> None:
         """Disable an account and end its sessions; the row stays, for the audit trail."""
         account = await self.get(username)
         async with self.engine.begin() as conn:
             await conn.execute(sa.update(staff).where(staff.c.id == account.id).values(active=False))
             await conn.execute(sa.delete(staff_sessions).where(staff_sessions.c.staff_id == account.id))
+            await _audit(conn, by, "staff_disable", account.username, self.clock())
 
-    async def set_password(self, username: str, password: str, keep_session: str | None = None) -> None:
+    async def enable(self, username: str, by: Actor | None = None) -> Staff:
+        """Enable a disabled account again, with its failed-login count and lock cleared.
+
+        The password stays what it was: if the account was disabled because the password leaked,
+        set a new one too (`set_password`).
+        """
+        account = await self.get(username)
+        async with self.engine.begin() as conn:
+            await conn.execute(
+                sa.update(staff)
+                .where(staff.c.id == account.id)
+                .values(active=True, failed_logins=0, locked_until=None)
+            )
+            await _audit(conn, by, "staff_enable", account.username, self.clock())
+        return await self.get(username)
+
+    async def set_password(
+        self, username: str, password: str, keep_session: str | None = None, by: Actor | None = None
+    ) -> None:
         """Set a new password and end every session of the account except `keep_session` (a cookie token).
 
-        Whoever might have been logged in with the old password is logged out; the person changing
-        it in the console may stay logged in.
+        Whoever might have been logged in with the old password is logged out. This is the reset by
+        an administrator or the command line, so it needs no current password; people changing their
+        own password go through `change_password`.
         """
         account = await self.get(username)
         _check_password(password)
         password_hash = await asyncio.to_thread(self.hasher.hash, password)
         async with self.engine.begin() as conn:
-            await conn.execute(
-                sa.update(staff)
-                .where(staff.c.id == account.id)
-                .values(
-                    password_hash=password_hash,
-                    password_changed_at=self.clock(),
-                    failed_logins=0,
-                    locked_until=None,
-                )
-            )
+            await self._store_password(conn, account.id, password_hash)
             ending = sa.delete(staff_sessions).where(staff_sessions.c.staff_id == account.id)
             if keep_session is not None:
                 ending = ending.where(staff_sessions.c.id != token_digest(keep_session))
             await conn.execute(ending)
+            await _audit(conn, by, "staff_password", account.username, self.clock())
+
+    async def change_password(self, username: str, current: str, new: str) -> tuple[str, Session]:
+        """Change one's own password: every session of the account ends, and a new one begins.
+
+        The current password is checked like a login (wrong guesses count towards the lock), so a
+        session left open on a shared computer is not enough to take the account over for good. The
+        new session has a new cookie token: a token that may have leaked with the old password is
+        worth nothing afterwards. Returns the new cookie token and session.
+        """
+        _check_password(new)
+        if hmac.compare_digest(new.encode("utf-8"), current.encode("utf-8")):
+            raise InvalidAccount("the new password must differ from the current one")
+        account = await self.authenticate(username, current)
+        password_hash = await asyncio.to_thread(self.hasher.hash, new)
+        async with self.engine.begin() as conn:
+            await self._store_password(conn, account.id, password_hash)
+            await conn.execute(sa.delete(staff_sessions).where(staff_sessions.c.staff_id == account.id))
+            token, session = await self._insert_session(conn, account.id)
+            await _audit(conn, Actor.of(account), "password_change", None, self.clock())
+        return token, session
+
+    async def _store_password(self, conn: AsyncConnection, staff_id: int, password_hash: str) -> None:
+        await conn.execute(
+            sa.update(staff)
+            .where(staff.c.id == staff_id)
+            .values(
+                password_hash=password_hash,
+                password_changed_at=self.clock(),
+                failed_logins=0,
+                locked_until=None,
+            )
+        )
 
     # login
 
@@ -261,22 +334,25 @@ class Accounts:
 
     async def create_session(self, staff_id: int) -> tuple[str, Session]:
         """A new session; returns the cookie token (never stored) and the session."""
+        async with self.engine.begin() as conn:
+            return await self._insert_session(conn, staff_id)
+
+    async def _insert_session(self, conn: AsyncConnection, staff_id: int) -> tuple[str, Session]:
         token = secrets.token_urlsafe(32)
         csrf = secrets.token_urlsafe(32)
         now = self.clock()
         expires = now + self.session_lifetime
-        async with self.engine.begin() as conn:
-            await conn.execute(
-                sa.insert(staff_sessions).values(
-                    id=token_digest(token),
-                    staff_id=staff_id,
-                    csrf_token=csrf,
-                    created_at=now,
-                    last_seen_at=now,
-                    expires_at=expires,
-                )
+        await conn.execute(
+            sa.insert(staff_sessions).values(
+                id=token_digest(token),
+                staff_id=staff_id,
+                csrf_token=csrf,
+                created_at=now,
+                last_seen_at=now,
+                expires_at=expires,
             )
-            row = (await conn.execute(sa.select(staff).where(staff.c.id == staff_id))).one()
+        )
+        row = (await conn.execute(sa.select(staff).where(staff.c.id == staff_id))).one()
         return token, Session(_staff(row), csrf, expires)
 
     async def session(self, token: str | None) -> Session | None:
@@ -316,6 +392,24 @@ class Accounts:
     async def end_sessions(self, staff_ids: Sequence[int]) -> None:
         async with self.engine.begin() as conn:
             await conn.execute(sa.delete(staff_sessions).where(staff_sessions.c.staff_id.in_(staff_ids)))
+
+
+async def _audit(
+    conn: AsyncConnection, by: Actor | None, action: str, detail: str | None, now: dt.datetime
+) -> None:
+    """One audit-log row for an account change, in the caller's transaction; nothing without an actor."""
+    if by is None:
+        return
+    await conn.execute(
+        sa.insert(audit_log).values(
+            staff_id=by.staff_id,
+            username=by.username,
+            action=action,
+            handover_id=None,
+            detail=detail and detail[:200],
+            created_at=now,
+        )
+    )
 
 
 def _check_password(password: str) -> None:

@@ -17,8 +17,9 @@ from starlette.templating import Jinja2Templates
 
 from bot.console.accounts import Session
 from bot.console.forms import read_form
-from bot.handover.desk import CaseView, Desk, Preview
+from bot.handover.desk import RECENTLY_CLOSED, CaseView, Desk, Preview
 from bot.handover.errors import CaseConflict, CaseNotFound, HandoverError, InvalidAction, NotAllowed
+from bot.storage.erasures import ErasedCase, ErasedCases
 
 Handler = Callable[[Request, Session], Awaitable[Response]]
 Guard = Callable[..., Callable[[Handler], Callable[[Request], Awaitable[Response]]]]
@@ -46,6 +47,29 @@ def _case_id(request: Request) -> int:
 
 
 def case_routes(desk: Desk, templates: Jinja2Templates, require: Guard) -> list[BaseRoute]:
+    erasures = ErasedCases(desk.store.engine)
+
+    async def erased(session: Session, case_id: int) -> ErasedCase | None:
+        """The marker of a case this person could see, if its user erased it (see bot.storage.erasures)."""
+        gone = await erasures.get(case_id)
+        teams = desk.visible_teams(session.staff)
+        if gone is None or (teams is not None and gone.team_id not in teams):
+            return None
+        return gone
+
+    async def missing(request: Request, session: Session, case_id: int, exc: HandoverError) -> Response:
+        """A case that cannot be shown: "vom Nutzer gelöscht" (410) if its user erased it."""
+        if isinstance(exc, CaseNotFound):
+            gone = await erased(session, case_id)
+            if gone is not None:
+                return templates.TemplateResponse(
+                    request,
+                    "erased.html",
+                    {"session": session, "gone": gone, "teams": desk.content.teams},
+                    status_code=410,
+                )
+        return failure(request, session, exc)
+
     def after(case_id: int, done: str) -> Response:
         return RedirectResponse(
             f"{PREFIX}/cases/{case_id}?{urlencode({'done': done})}#antwort", status_code=303
@@ -65,7 +89,7 @@ def case_routes(desk: Desk, templates: Jinja2Templates, require: Guard) -> list[
             first_look = request.method == "GET" and "done" not in request.query_params
             view: CaseView = await desk.open(session.staff, case_id, log_read=first_look)
         except HandoverError as exc:
-            return failure(request, session, exc)
+            return await missing(request, session, case_id, exc)
         return templates.TemplateResponse(
             request,
             "case.html",
@@ -104,7 +128,7 @@ def case_routes(desk: Desk, templates: Jinja2Templates, require: Guard) -> list[
         try:
             await action(case_id, form)
         except (CaseNotFound, NotAllowed) as exc:
-            return failure(request, session, exc)
+            return await missing(request, session, case_id, exc)
         except HandoverError as exc:
             return await render_case(
                 request,
@@ -131,6 +155,8 @@ def case_routes(desk: Desk, templates: Jinja2Templates, require: Guard) -> list[
         except HandoverError as exc:
             return failure(request, session, exc)
         visible = desk.visible_teams(session.staff)
+        shown_teams = (team,) if team else visible
+        gone = await erasures.recent(shown_teams, since=desk.clock() - RECENTLY_CLOSED)
         teams = {k: v for k, v in desk.content.teams.items() if visible is None or k in visible}
         return templates.TemplateResponse(
             request,
@@ -138,6 +164,7 @@ def case_routes(desk: Desk, templates: Jinja2Templates, require: Guard) -> list[
             {
                 "session": session,
                 "cases": cases,
+                "erased": gone,
                 "team": team,
                 "teams": teams,
                 "all_teams": desk.content.teams,
@@ -158,7 +185,7 @@ def case_routes(desk: Desk, templates: Jinja2Templates, require: Guard) -> list[
         try:
             case, lines = await desk.new_lines(session.staff, _case_id(request), after_id)
         except HandoverError as exc:
-            return failure(request, session, exc)
+            return await missing(request, session, _case_id(request), exc)
         return templates.TemplateResponse(
             request,
             "case_lines.html",
@@ -217,7 +244,7 @@ def case_routes(desk: Desk, templates: Jinja2Templates, require: Guard) -> list[
                 session.staff, case_id, form.get("german", ""), form.get("canned") or None
             )
         except (CaseNotFound, NotAllowed) as exc:
-            return failure(request, session, exc)
+            return await missing(request, session, case_id, exc)
         except HandoverError as exc:
             return await render_case(
                 request, session, case_id, error=str(exc), status=400, draft=form.get("german", "")

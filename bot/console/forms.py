@@ -10,6 +10,8 @@ from urllib.parse import parse_qs
 
 from starlette.requests import Request
 
+from bot.web.bodies import read_body
+
 MAX_FORM = 32 * 1024
 
 
@@ -18,13 +20,9 @@ async def read_form(request: Request) -> dict[str, str]:
     cached: dict[str, str] | None = getattr(request.state, "console_form", None)
     if cached is not None:
         return cached
-    body = b""
-    async for chunk in request.stream():
-        body += chunk
-        if len(body) > MAX_FORM:
-            break
+    body = await read_body(request, MAX_FORM)
     form: dict[str, str] = {}
-    if len(body) <= MAX_FORM:
+    if body is not None:
         parsed = parse_qs(body.decode("utf-8", "replace"), keep_blank_values=True, max_num_fields=50)
         form = {key: values[0] for key, values in parsed.items()}
     request.state.console_form = form

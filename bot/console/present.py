@@ -45,8 +45,12 @@ ACTION_NAMES = {
     "reply": "geantwortet",
     "note": "Notiz geschrieben",
     "close": "abgeschlossen",
+    "erased": "vom Nutzer gelöscht",
     "staff_add": "Konto angelegt",
     "staff_disable": "Konto gesperrt",
+    "staff_enable": "Konto entsperrt",
+    "staff_password": "Passwort neu gesetzt",
+    "password_change": "Eigenes Passwort geändert",
 }
 
 

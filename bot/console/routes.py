@@ -1,4 +1,4 @@
-"""The console's web pages: login, logout and the start page (Starlette, server-rendered).
+"""The console's web pages: login, logout, the start page and one's own password (Starlette, server-rendered).
 
 Every state-changing request is a POST that carries the session's CSRF token in a hidden field
 (or the `X-CSRF-Token` header); the login form, which has no session yet, carries an HMAC of a
@@ -21,10 +21,10 @@ from starlette.responses import RedirectResponse, Response
 from starlette.routing import BaseRoute, Route
 from starlette.templating import Jinja2Templates
 
-from bot.console.accounts import ROLES, Accounts, Session
+from bot.console.accounts import MIN_PASSWORD_LENGTH, ROLES, Accounts, Session
 from bot.console.cases import case_routes
 from bot.console.editor_pages import editor_routes
-from bot.console.errors import LoginFailed
+from bot.console.errors import AccountLocked, InvalidAccount, LoginFailed
 from bot.console.forms import read_form
 from bot.console.present import install as install_presentation
 from bot.console.staff_pages import staff_routes
@@ -49,6 +49,13 @@ ROLE_NAMES = {
     "lead": "Teamleitung",
     "editor": "Redaktion",
     "admin": "Verwaltung",
+}
+
+PASSWORD_REFUSALS = {
+    "repeat": "Die beiden neuen Passwörter stimmen nicht überein.",
+    "current": "Das bisherige Passwort ist falsch.",
+    "locked": "Zu viele Fehlversuche: Das Konto ist vorübergehend gesperrt. Bitte versuchen Sie es in 15 Minuten wieder.",
+    "rules": "Das neue Passwort muss mindestens 12 Zeichen haben und sich vom bisherigen unterscheiden.",
 }
 
 Handler = Callable[[Request, Session], Awaitable[Response]]
@@ -88,8 +95,10 @@ def console_routes(
 ) -> list[BaseRoute]:
     """The console's routes under `/console`; `secret` keys the login form's CSRF token.
 
-    Without a secret a random one per process is used: a login form opened before a restart then
-    has to be reloaded, which is harmless. The editors' pages need the desk (live content, the
+    `lotse serve` passes a key derived from the installation's secret, so that every worker behind
+    one address accepts a login form any of them handed out. Without a secret a random one per
+    process is used (enough for a single process in tests): a login form opened before a restart
+    then has to be reloaded. The editors' pages need the desk (live content, the
     database) and `locales_dir` (the catalogs, read at each request).
     """
     editor_pages = desk is not None and locales_dir is not None
@@ -203,6 +212,45 @@ def console_routes(
             },
         )
 
+    @require(*ROLES)
+    async def password(request: Request, session: Session) -> Response:
+        """Change one's own password; on success the browser gets a new session, every other one ends."""
+
+        def page(error: str | None = None, status: int = 200) -> Response:
+            return templates.TemplateResponse(
+                request,
+                "password.html",
+                {
+                    "session": session,
+                    "error": error,
+                    "done": request.method == "GET" and request.query_params.get("done") == "1",
+                    "min_length": MIN_PASSWORD_LENGTH,
+                },
+                status_code=status,
+            )
+
+        if request.method == "GET":
+            return page()
+        form = await read_form(request)
+        new = form.get("new", "")
+        if new != form.get("repeat", ""):
+            return page(PASSWORD_REFUSALS["repeat"], 400)
+        try:
+            token, _fresh = await accounts.change_password(
+                session.staff.username, form.get("current", ""), new
+            )
+        except AccountLocked:
+            return page(PASSWORD_REFUSALS["locked"], 400)
+        except LoginFailed:
+            return page(PASSWORD_REFUSALS["current"], 400)
+        except InvalidAccount:
+            return page(PASSWORD_REFUSALS["rules"], 400)
+        response = RedirectResponse(f"{PREFIX}/password?done=1", status_code=303)
+        _set_cookie(
+            request, response, SESSION_COOKIE, token, PREFIX, int(accounts.session_lifetime.total_seconds())
+        )
+        return response
+
     async def language(request: Request) -> Response:
         """Switch the console between German and English: a link that sets a cookie, nothing more."""
         chosen = request.query_params.get("lang", "de")
@@ -223,6 +271,7 @@ def console_routes(
         Route(f"{PREFIX}/", start, methods=["GET"]),
         Route(f"{PREFIX}/login", login, methods=["GET", "POST"]),
         Route(f"{PREFIX}/logout", logout, methods=["POST"]),
+        Route(f"{PREFIX}/password", password, methods=["GET", "POST"]),
         Route(f"{PREFIX}/language", language, methods=["GET"]),
     ]
     if desk is not None:

@@ -100,6 +100,25 @@ ENGLISH: dict[str, str] = {
     "Neues Konto": "New account",
     "Teams (nur für Fallbearbeitung)": "Teams (caseworkers only)",
     "Anlegen": "Create",
+    # passwords: one's own change, an administrator's reset, enabling an account again
+    "Passwort ändern": "Change password",
+    "Bisheriges Passwort": "Current password",
+    "Neues Passwort": "New password",
+    "Neues Passwort wiederholen": "Repeat the new password",
+    "Mindestens 12 Zeichen. Ein Satz aus mehreren Wörtern ist leicht zu merken und schwer zu erraten. Nach der Änderung endet jede andere Anmeldung mit Ihrem Konto, auf jedem Gerät.": "At least 12 characters. A sentence of several words is easy to remember and hard to guess. After the change, every other login with your account ends, on every device.",
+    "Ihr Passwort ist geändert. Alle anderen Anmeldungen mit Ihrem Konto sind beendet.": "Your password is changed. All other logins with your account have ended.",
+    "Die beiden neuen Passwörter stimmen nicht überein.": "The two new passwords do not match.",
+    "Das bisherige Passwort ist falsch.": "The current password is wrong.",
+    "Zu viele Fehlversuche: Das Konto ist vorübergehend gesperrt. Bitte versuchen Sie es in 15 Minuten wieder.": "Too many failed attempts: the account is locked for now. Please try again in 15 minutes.",
+    "Das neue Passwort muss mindestens 12 Zeichen haben und sich vom bisherigen unterscheiden.": "The new password must have at least 12 characters and differ from the current one.",
+    "Neues Passwort für": "New password for",
+    "alle Anmeldungen dieses Kontos sind beendet.": "all logins of this account have ended.",
+    "Entsperren": "Enable",
+    "Das Konto ist wieder aktiv.": "The account is active again.",
+    "Das eigene Passwort ändern Sie unter „Passwort ändern“, mit dem bisherigen Passwort.": "Change your own password under “Change password”, with your current password.",
+    "Konto entsperrt": "enabled an account",
+    "Passwort neu gesetzt": "set a new password for an account",
+    "Eigenes Passwort geändert": "changed their own password",
     # roles, priorities, reasons, states, channels, languages, audit actions
     "Fallbearbeitung": "Caseworker",
     "Teamleitung": "Team lead",
@@ -230,6 +249,11 @@ ENGLISH: dict[str, str] = {
     "Ähnlich gefragt": "Asked similarly",
     "Zuletzt": "Last asked",
     "In diesem Zeitraum hat Lotse alles verstanden, was geschrieben wurde.": "In this period Lotse understood everything that was written.",
+    # chats whose user erased their data (/delete)
+    "vom Nutzer gelöscht": "erased by the user",
+    "gelöscht": "erased",
+    "Gelöscht": "Erased",
+    "Die Person hat ihre Daten bei Lotse gelöscht. Der Chat, seine Nachrichten und die Notizen dazu sind nicht mehr gespeichert; Antworten sind nicht mehr möglich. Wenn die Person wieder schreibt, beginnt ein neues Gespräch.": "The person has erased their data at Lotse. The chat, its messages and its notes are no longer stored; replies are no longer possible. If the person writes again, a new conversation begins.",
 }
 
 

@@ -13,8 +13,9 @@ import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
+from bot.engine import flood
 from bot.engine.messages import NON_TEXT_KINDS, Button, Inbound, Outbound
-from bot.engine.normalise import digits_to_ascii, for_matching, has_words
+from bot.engine.normalise import digits_to_ascii, for_matching, has_words, too_long_to_understand
 from bot.engine.render import Renderer
 from bot.engine.safety import SafetyHit, SafetyNet
 from bot.engine.state import ConversationState, HandoverRequest
@@ -128,9 +129,15 @@ class Dialogue:
 
     # ------------------------------------------------------------------ entry point
     def respond(
-        self, state: ConversationState, inbound: Inbound, parse: Parse, detected: str | None, now: dt.datetime
+        self,
+        state: ConversationState,
+        inbound: Inbound,
+        parse: Parse,
+        detected: str | None,
+        now: dt.datetime,
+        flooded: bool = False,
     ) -> Turn:
-        """Decide the reply; changes `state` in place."""
+        """Decide the reply; changes `state` in place. `flooded`: over the limit of bot.engine.flood."""
         language_known = self._choose_language(state, inbound, detected)
         edition = self.editions.current  # one edition for the whole turn, even if editors publish
         safety = self.safety(edition)
@@ -141,13 +148,22 @@ class Dialogue:
         elif not _privacy_request(inbound):
             hit = safety.check(text) if has_words(text) else None
             return step.while_human(hit, parse)
+        if not flooded:
+            state.set_slot(flood.NOTICE_SENT, None)  # the next flood gets its own notice
+        elif not _privacy_request(inbound) and not _urgent(safety, inbound, parse, state):
+            return step.throttled()
         if inbound.kind == "group":
             step.group_chat()
             return step.finish()
         if inbound.kind in NON_TEXT_KINDS:
-            step.non_text(inbound.kind)
-            if has_words(text):  # a photo's caption is a question like any other
-                step.understood(text, parse)
+            # A photo's caption is a question like any other, and a cry for help in it comes first.
+            hit = safety.check(text) if has_words(text) else None
+            if hit is not None:
+                step.emergency(hit, parse)
+            else:
+                step.non_text(inbound.kind)
+                if has_words(text):
+                    step.understood(text, parse)
         elif inbound.payload:
             step.button(inbound.payload)
         elif text.strip().startswith("/"):
@@ -160,6 +176,13 @@ class Dialogue:
                 step.emergency(hit, parse)
             else:
                 step.understood(text, parse)
+        if (
+            has_words(text)
+            and not inbound.payload
+            and not text.startswith("/")
+            and too_long_to_understand(text)
+        ):
+            step.long_text()
         if state.is_new:
             step.privacy_notice()  # after the answer, so that an emergency answer stays first
             if not language_known:
@@ -264,6 +287,23 @@ class _Step:
         self.turn.silent = not self.turn.messages
         return self.turn
 
+    def throttled(self) -> Turn:
+        """Over the flood limit: stored for the caseworker, not answered; the first one says why."""
+        self.turn.intent = flood.THROTTLED_INTENT
+        if not self.state.slot(flood.NOTICE_SENT):
+            self.state.set_slot(flood.NOTICE_SENT, True)
+            self.say(flood.notice(self._))
+        self.turn.silent = not self.turn.messages
+        return self.turn
+
+    def long_text(self) -> None:
+        """Understanding read only the beginning (bot.engine.normalise): say so, not pretend otherwise."""
+        self.say(
+            self._(
+                "Ihre Nachricht ist sehr lang. Ich habe nur den Anfang gelesen. Wenn meine Antwort nicht passt, schreiben Sie mir Ihre Frage bitte kurz in ein oder zwei Sätzen."
+            )
+        )
+
     def unreadable(self) -> None:
         self.turn.intent = FALLBACK_INTENT
         self.say(
@@ -347,14 +387,23 @@ class _Step:
             self.say(self._("Diesen Befehl kenne ich nicht."), self.menu_buttons())
 
     def start(self, argument: str) -> None:
-        """`/start ar_reutlingen`: a deep link from a poster presets language and town."""
-        for part in re.split(r"[_\-\s]+", argument.lower()):
-            if part in LANGUAGES:
-                self.state.language, self.state.language_explicit = part, True
-                self.relanguage()
-            elif part in self.content.towns:
-                self.state.town = part
+        """`/start ar_reutlingen`: a deep link from a poster presets language and town.
+
+        Words are split on "_" first: town ids such as "bad-urach" contain "-", which only separates
+        words when the part is not a town or language as a whole ("ar-reutlingen").
+        """
+        for word in re.split(r"[_\s]+", argument.lower()):
+            parts = [word] if word in LANGUAGES or word in self.content.towns else word.split("-")
+            for part in parts:
+                self._start_part(part)
         self.greet()
+
+    def _start_part(self, part: str) -> None:
+        if part in LANGUAGES:
+            self.state.language, self.state.language_explicit = part, True
+            self.relanguage()
+        elif part in self.content.towns:
+            self.state.town = part
 
     # ------------------------------------------------------------------ buttons
     def button(self, payload: str) -> None:
@@ -511,7 +560,9 @@ class _Step:
         if parse.intent == "emergency" and parse.confidence >= EMERGENCY_THRESHOLD:
             self.emergency(None, parse)
             return
-        if parse.intent == FALLBACK_INTENT or parse.confidence < CONFIDENCE_THRESHOLD:
+        # An emergency below its own threshold is a guess, never the full emergency answer
+        # ("Ich wohne in Hülben" is not a cry for help): not understood, with the emergency one tap away.
+        if parse.intent in {FALLBACK_INTENT, "emergency"} or parse.confidence < CONFIDENCE_THRESHOLD:
             self.misunderstood(parse)
             return
         self.state.misses = 0
@@ -563,6 +614,8 @@ class _Step:
             return
         guesses = [i for i, _score in parse.ranking if i in INTENT_LABELS and i != "emergency"][:3]
         buttons = [self.button_for(i) for i in guesses]
+        if parse.intent == "emergency":  # unsure: the emergency numbers are one tap away, not imposed
+            buttons.insert(0, self.button_for("emergency"))
         buttons.append(Button(self._("Menü"), "cmd:menu"))
         self.say(self._("Das habe ich leider nicht verstanden. Meinten Sie eines davon?"), buttons)
 
@@ -1030,6 +1083,20 @@ def _privacy_request(inbound: Inbound) -> bool:
         return inbound.payload.startswith("privacy:")
     name = (inbound.text or "").strip().lower().split(" ")[0].split("@")[0]
     return name in {"/delete", "/löschen", "/mydata", "/meinedaten", "/privacy", "/datenschutz"}
+
+
+def _urgent(safety: SafetyNet, inbound: Inbound, parse: Parse, state: ConversationState) -> bool:
+    """Danger is answered even in a flood: the safety net, a sure emergency, or the help asked for then."""
+    if inbound.payload:
+        return inbound.payload == "intent:emergency" or (
+            inbound.payload == "handover:yes" and state.slot("handover_reason") == "emergency"
+        )
+    text = inbound.text or ""
+    if not has_words(text) or text.startswith("/"):
+        return False
+    if safety.check(text) is not None:
+        return True
+    return parse.intent == "emergency" and parse.confidence >= EMERGENCY_THRESHOLD
 
 
 def _age_group(text: str, expecting: bool) -> str | None:

@@ -7,19 +7,23 @@ that a transaction is held only for the few statements that read and write the c
 from __future__ import annotations
 
 import datetime as dt
+import logging
 from collections.abc import Callable
 from dataclasses import replace
 
 from bot.engine.dialogue import Dialogue
+from bot.engine.export import export_text
+from bot.engine.flood import FloodControl
 from bot.engine.messages import Inbound, Outbound, Reply
-from bot.engine.normalise import clean, has_words
-from bot.engine.state import ConversationState
+from bot.engine.normalise import MAX_UNDERSTOOD_CHARS, for_storage, has_words, tidy
 from bot.engine.store import ConversationStore
 from bot.engine.understanding import EMPTY_PARSE, Understanding
 from bot.i18n.catalogs import Translator
 from bot.i18n.langid import LanguageIdentifier
 from bot.i18n.languages import SOURCE_LANGUAGE, supported
 from bot.live.editions import Editions
+
+log = logging.getLogger(__name__)
 
 
 def utcnow() -> dt.datetime:
@@ -34,13 +38,32 @@ class Engine:
         store: ConversationStore,
         language_identifier: LanguageIdentifier,
         clock: Callable[[], dt.datetime] = utcnow,
+        flood: FloodControl | None = None,
     ) -> None:
         self.editions = editions
         self.understanding = understanding
         self.store = store
         self.langid = language_identifier
         self.clock = clock
+        self.flood = flood or FloodControl()
         self.dialogue = Dialogue(editions)
+        self._erase_hooks: list[Callable[[set[str]], None]] = []
+
+    def on_erase(self, hook: Callable[[set[str]], None]) -> None:
+        """Call `hook` with the erased texts after a user's erasure is committed.
+
+        Copies of texts outside the database (the console's translation cache) must go too, and the
+        engine cannot know them: whoever keeps such copies registers here (the web service does).
+        """
+        self._erase_hooks.append(hook)
+
+    def _after_erasure(self, texts: set[str]) -> None:
+        """Run the erase hooks; the erasure is committed, so a failing hook must not undo the reply."""
+        for hook in self._erase_hooks:
+            try:
+                hook(texts)
+            except Exception:
+                log.exception("an erase hook failed")
 
     def failure_notice(self, inbound: Inbound) -> tuple[Outbound, str]:
         """An apology for a message that could not be processed, in the best language known."""
@@ -60,7 +83,8 @@ class Engine:
     ) -> Reply:
         """Process one message. `town` and `language` preset the user's choices (CLI, deep links)."""
         moment = now or self.clock()
-        text = clean(inbound.text)
+        whole = tidy(inbound.text)  # what the safety net and the dialogue see
+        text = whole[:MAX_UNDERSTOOD_CHARS]  # what the NLU reads
         understand = (
             bool(text)
             and has_words(text)
@@ -70,23 +94,30 @@ class Engine:
         )
         parse = await self.understanding.parse(text) if understand else EMPTY_PARSE
         detected = self.langid.identify(text) if understand else None
-        cleaned = replace(inbound, text=text)
+        cleaned = replace(inbound, text=whole)
         async with self.store.transaction() as tx:
             state = await tx.load(inbound.channel, inbound.user_id, moment)
             if town:
                 state.town = town
             if language:
                 state.language, state.language_explicit = language, True
-            turn = self.dialogue.respond(state, cleaned, parse, detected, moment)
+            flooded = await self.flood.flooding(tx, state, inbound, moment)
+            turn = self.dialogue.respond(state, cleaned, parse, detected, moment, flooded=flooded)
+            erased: set[str] | None = None
             if turn.erase:
-                await tx.erase(state)  # nothing of this turn is stored either
+                erased = await tx.erase(state, moment)  # nothing of this turn is stored either
+                erased.add(cleaned.text)
             else:
                 if turn.export:
-                    turn.messages.append(Outbound(_export_text(state, await tx.export(state))))
-                stored = replace(cleaned, text=inbound.text)  # keep the original text
+                    tr = Translator(self.editions.catalogs, turn.language)
+                    exported = export_text(await tx.export(state), self.editions.content, tr)
+                    turn.messages.append(Outbound(exported))
+                stored = replace(cleaned, text=for_storage(inbound.text))  # the original text
                 await tx.record(state, stored, turn, moment)
             if inbound.inbox_id is not None:
                 await tx.complete(inbound, turn.messages, turn.language, moment, erased=turn.erase)
+        if erased is not None:
+            self._after_erasure(erased)
         entities = {e.entity: e.value for e in parse.entities}
         return Reply(
             messages=turn.messages,
@@ -97,17 +128,3 @@ class Engine:
             handover=turn.handover,
             entities=entities,
         )
-
-
-def _export_text(state: ConversationState, rows: list[tuple[str, str, dt.datetime]]) -> str:
-    """Everything stored about the user, as plain text they can keep."""
-    lines = [
-        f"language: {state.language or '-'}",
-        f"town: {state.town or '-'}",
-        f"messages: {len(rows)}",
-        "",
-    ]
-    for direction, text, created in rows:
-        who = ">" if direction == "in" else "<"
-        lines.append(f"{who} {created:%Y-%m-%d %H:%M} {text}")
-    return "\n".join(lines)

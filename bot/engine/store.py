@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from contextlib import AbstractAsyncContextManager
 from typing import Protocol
 
+from bot.engine.export import StoredUser
 from bot.engine.messages import Inbound, Outbound
 from bot.engine.state import ConversationState, HandoverRequest
 
@@ -43,11 +44,21 @@ class Transaction(Protocol):
         With `erased`, the user's earlier inbox and outbox rows are wiped as well.
         """
 
-    async def erase(self, state: ConversationState) -> None:
-        """Delete the user and everything that hangs off them."""
+    async def erase(self, state: ConversationState, now: dt.datetime) -> set[str]:
+        """Delete the user and everything that hangs off them; return the texts that were erased.
 
-    async def export(self, state: ConversationState) -> list[tuple[str, str, dt.datetime]]:
-        """(direction, text, time) of every stored message, oldest first."""
+        The texts (the user's messages, the replies, their German translations) let the caller
+        purge copies kept outside the database, such as the console's translation cache.
+        """
+
+    async def export(self, state: ConversationState) -> StoredUser:
+        """Everything stored about the user: conversations, messages, handovers (/mydata)."""
+
+    async def recent_inbound(self, state: ConversationState, since: dt.datetime, at_most: int) -> int:
+        """How many of the user's last `at_most` stored messages were written after `since`.
+
+        Bounded by `at_most`, so that flood control reads a few rows however long the history is.
+        """
 
 
 class ConversationStore(Protocol):

@@ -256,7 +256,7 @@ class Desk:
         `log_read=False` for the page shown again right after an action, which is logged itself.
         """
         case = await self._visible(actor, case_id)
-        lines = await self.store.transcript(case.conversation_id)
+        lines = await self.store.transcript(case.conversation_id, upto=case.last_message_id)
         lines, problem = await self._with_german(lines, case.language)
         now = self.clock()
         async with self.store.transaction() as tx:
@@ -280,7 +280,7 @@ class Desk:
         """Messages after `after`, for the open conversation view to append without reloading."""
         case = await self._visible(actor, case_id)
         lines, _problem = await self._with_german(
-            await self.store.transcript(case.conversation_id, after), case.language
+            await self.store.transcript(case.conversation_id, after, upto=case.last_message_id), case.language
         )
         if lines and lines[-1].id > case.seen_message_id:
             async with self.store.transaction() as tx:
@@ -486,6 +486,7 @@ class Desk:
             await tx.update(case, status="closed", closed_at=now, closed_by=actor.id)
             await tx.set_conversation_status(case, "bot", now)
             await self._tell(tx, case, notices.bot_is_back, now)
+            await tx.end_transcript(case)  # what the user writes to the bot from now on stays private
             await tx.audit(actor.id, actor.username, "close", case.id, None, now)
         self.notify(case.channel, case.chat_id)
         return case

@@ -43,6 +43,7 @@ class Catalogs:
         """Every language's usable entries: reviewed ones and drafts, not stale or missing ones."""
         # Imported here because `coverage` takes DOMAINS from this module.
         from bot.i18n.coverage import USED_STATES, catalog_entries, catalog_path
+        from bot.knowledge.emergency import lost_numbers
 
         entries: dict[str, dict[tuple[str | None, str], Entry]] = {}
         if locales_dir.is_dir():
@@ -51,7 +52,8 @@ class Catalogs:
                 for domain in DOMAINS:
                     path = catalog_path(locales_dir, lang_dir.name, domain)
                     for entry in catalog_entries(path, lang_dir.name, domain):
-                        if entry.state in USED_STATES:
+                        # a translation that lost an emergency number is not served: the German has it
+                        if entry.state in USED_STATES and not lost_numbers(entry.source, entry.translation):
                             reviewed = entry.state == "reviewed"
                             table[(entry.context, entry.source)] = Entry(entry.translation, reviewed)
         return cls(entries)

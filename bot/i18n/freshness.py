@@ -16,6 +16,7 @@ from bot.i18n.coverage import CatalogEntry, catalog_entries, catalog_path
 from bot.i18n.errors import CatalogSyntaxError
 from bot.i18n.languages import LANGUAGES, TRANSLATED_LANGUAGES
 from bot.knowledge.content import SourceString
+from bot.knowledge.emergency import lost_numbers
 from bot.knowledge.findings import Finding
 
 REVIEW_HINT = "compare the translation with the new German, correct it, then clear the fuzzy mark"
@@ -33,11 +34,29 @@ def translation_findings(
             except CatalogSyntaxError as exc:
                 findings.append(_unreadable(exc, language))
                 continue
+            findings.extend(_lost_numbers(entries, language))
             if domain == "content":
                 findings.extend(_content(strings, entries, language, path))
             else:
                 findings.extend(_by_state(entries, language))
     return findings
+
+
+def _lost_numbers(entries: list[CatalogEntry], language: str) -> Iterator[Finding]:
+    """A translation that drops or changes an emergency number is an error, whatever its state."""
+    for entry in entries:
+        lost = lost_numbers(entry.source, entry.translation) if entry.translation else []
+        if lost:
+            yield Finding(
+                "error",
+                str(entry.path),
+                entry.line,
+                f"{_name(language)} translation of {_short(entry.source)!r} does not give the emergency "
+                f"number(s) {', '.join(lost)} that the German gives",
+                "write the numbers exactly as in the German; until then users of this language read "
+                "the German text",
+                language,
+            )
 
 
 def _unreadable(exc: CatalogSyntaxError, language: str) -> Finding:

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
+from bot.knowledge.emergency import REQUIRED_NUMBERS, numbers_in
 from bot.knowledge.errors import ContentError, ContentErrors
 from bot.knowledge.hours import Calendar
 from bot.knowledge.keys import ASYLUM_STEPS, REQUIRED_TOPICS
@@ -308,7 +309,7 @@ def read_content(root: Path) -> Attempt:
     if region is not None:
         ld.remember("region", region_items[0], region_path)
     numbers: list[EmergencyNumber] = []
-    raw_numbers, _ = ld.file(region_path, "emergency_numbers") if region_items else ([], 0)
+    raw_numbers, numbers_line = ld.file(region_path, "emergency_numbers") if region_items else ([], 0)
     for raw in raw_numbers:
         number = ld.model(EmergencyNumber, raw, region_path, 1)
         if number:
@@ -316,6 +317,17 @@ def read_content(root: Path) -> Attempt:
             ld.remember(f"emergency:{number.id}", raw, region_path)
             ld.translatable("emergency", number.id, "label", number.label, raw, region_path)
             ld.translatable("emergency", number.id, "note", number.note, raw, region_path)
+    if region_items:
+        given = set().union(*(numbers_in(n.number) for n in numbers))
+        for required in REQUIRED_NUMBERS:
+            if required not in given:
+                ld.errors.append(
+                    ContentError(
+                        ld.rel(region_path),
+                        numbers_line or 1,
+                        f"the emergency number {required} is missing; it must be listed, exactly so",
+                    )
+                )
 
     towns: dict[str, Town] = {}
     towns_path = root / "towns.yml"
@@ -390,9 +402,13 @@ def read_content(root: Path) -> Attempt:
 
     topics: dict[str, Topic] = {}
     steps: list[str] = []
+    steps_line: int | None = None  # where `steps:` stands, for an error about their order
     for path in ld.files(root / "topics"):
         top = "steps" if path.stem == "asylum_steps" else "topics"
-        for raw in ld.file(path, top)[0]:
+        items, line = ld.file(path, top)
+        if top == "steps":
+            steps_line = line or None
+        for raw in items:
             topic = ld.model(Topic, raw, path, 1)
             if not topic:
                 continue
@@ -412,7 +428,9 @@ def read_content(root: Path) -> Attempt:
     if steps and tuple(steps) != ASYLUM_STEPS:
         ld.errors.append(
             ContentError(
-                ld.rel(root / "topics" / "asylum_steps.yml"), None, f"steps must be, in order: {ASYLUM_STEPS}"
+                ld.rel(root / "topics" / "asylum_steps.yml"),
+                steps_line,
+                f"steps must be, in order: {ASYLUM_STEPS}",
             )
         )
 

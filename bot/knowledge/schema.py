@@ -10,7 +10,9 @@ import datetime as dt
 import itertools
 import re
 from typing import Literal
+from zoneinfo import ZoneInfo
 
+import holidays
 from pydantic import BaseModel, Extra, Field, validator
 
 WEEKDAYS: tuple[str, ...] = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
@@ -43,7 +45,9 @@ def minutes_of(text: str) -> tuple[int, int]:
 
 def _web_address(value: str | None) -> str | None:
     if value is not None and not _WEB_ADDRESS.match(value.strip()):
-        raise ValueError(f"{value!r} is not a web address; write it in full, like https://www.example.org/page")
+        raise ValueError(
+            f"{value!r} is not a web address; write it in full, like https://www.example.org/page"
+        )
     return value
 
 
@@ -152,6 +156,22 @@ class Region(Sourced):
     name: str
     timezone: str = "Europe/Berlin"
     holiday_subdivision: str = "BW"
+
+    # Checked here because every opening-hours answer uses them: a typo would otherwise load and
+    # then fail on the first question about office hours.
+    @validator("timezone")
+    def _timezone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ValueError, KeyError, OSError):  # ZoneInfoNotFoundError is a KeyError
+            raise ValueError(f"{value!r} is not a time zone like Europe/Berlin") from None
+        return value
+
+    @validator("holiday_subdivision")
+    def _subdivision(cls, value: str) -> str:
+        if value not in holidays.list_supported_countries()["DE"]:
+            raise ValueError(f"{value!r} is not a German state code like BW or BY")
+        return value
 
 
 class Town(_Strict):

@@ -25,6 +25,7 @@ from bot.pipeline.channel import Channel, Limits
 from bot.pipeline.claims import ClaimLoop
 from bot.pipeline.errors import RetryLater, Undeliverable
 from bot.pipeline.limits import RateLimiter
+from bot.pseudonyms import who
 from bot.storage.deliveries import Deliveries, OutboxItem
 
 log = logging.getLogger(__name__)
@@ -83,11 +84,21 @@ class OutboxSender(ClaimLoop[OutboxItem]):
         except RetryLater as exc:
             await self._retry(item, exc)
         except Undeliverable as exc:
-            log.warning("outbox row %s undeliverable on %s: %s", item.id, self.channel.name, exc)
+            log.warning(
+                "outbox row %s to %s undeliverable on %s: %s",
+                item.id,
+                self._who(item),
+                self.channel.name,
+                exc,
+            )
             await self.deliveries.fail_outbox(item, str(exc))
         except Exception as exc:  # a bug or the database: keep the row, try again later
-            log.exception("delivering outbox row %s failed", item.id)
-            await self._retry(item, RetryLater(f"{type(exc).__name__}: {exc}"))
+            log.exception("delivering outbox row %s to %s failed", item.id, self._who(item))
+            # only the type: the message of an unexpected error may quote the text or the chat
+            await self._retry(item, RetryLater(type(exc).__name__))
+
+    def _who(self, item: OutboxItem) -> str:
+        return who(self.channel.name, item.chat_id)
 
     def _parts(self, item: OutboxItem) -> list[str]:
         if item.message.template is not None:
@@ -96,8 +107,17 @@ class OutboxSender(ClaimLoop[OutboxItem]):
         return split_text(item.message.text, self.limits.max_length, last_limit=shorter)
 
     async def _retry(self, item: OutboxItem, exc: RetryLater) -> None:
-        if item.attempts >= MAX_ATTEMPTS:
-            log.error("outbox row %s given up after %s attempts: %s", item.id, item.attempts, exc)
+        # A platform's "wait" (429 with retry_after) is not a failure: a long flood wait must not use
+        # up the attempts meant for outages, or a message would be given up after seconds of 429s.
+        flood_wait = exc.retry_after is not None
+        if item.attempts >= MAX_ATTEMPTS and not flood_wait:
+            log.error(
+                "outbox row %s to %s given up after %s attempts: %s",
+                item.id,
+                self._who(item),
+                item.attempts,
+                exc,
+            )
             await self.deliveries.fail_outbox(item, str(exc))
             return
         if exc.retry_after is not None:
@@ -107,7 +127,9 @@ class OutboxSender(ClaimLoop[OutboxItem]):
             delay = min(MAX_BACKOFF, 0.5 * 2 ** (item.attempts - 1)) * random.uniform(0.8, 1.2)
         log.info("outbox row %s: retry in %.1f s (%s)", item.id, delay, exc)
         try:
-            await self.deliveries.retry_outbox(item, str(exc), self.clock() + dt.timedelta(seconds=delay))
+            await self.deliveries.retry_outbox(
+                item, str(exc), self.clock() + dt.timedelta(seconds=delay), counted=not flood_wait
+            )
         except Exception:  # the lease runs out and the row is taken up again
             log.exception("rescheduling outbox row %s failed", item.id)
 

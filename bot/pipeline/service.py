@@ -15,6 +15,7 @@ from bot.pipeline.channel import Channel
 from bot.pipeline.sender import OutboxSender
 from bot.pipeline.worker import InboxWorker
 from bot.storage.deliveries import Accepted, Deliveries, OutboxItem
+from bot.storage.retention import Retention
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -29,6 +30,8 @@ class Pipeline:
         clock: Callable[[], dt.datetime] = utcnow,
         concurrency: int = 8,
         typing_after: float = 0.3,
+        retention: Retention | None = None,
+        retention_interval: float = 3600.0,
     ) -> None:
         self.deliveries = deliveries
         self.engine = engine
@@ -43,6 +46,8 @@ class Pipeline:
             for channel in self.channels.values()
             if channel.limits is not None
         ]
+        self.retention = retention if retention_interval > 0 else None
+        self.retention_interval = retention_interval
         self._tasks: list[asyncio.Task[None]] = []
 
     async def accept(
@@ -59,8 +64,10 @@ class Pipeline:
         ring_for_chat(self.bell, channel, chat_id)
 
     def start(self, *extra: Coroutine[Any, Any, None]) -> None:
-        """Run the worker, one sender per push channel, and `extra` loops (e.g. long polling)."""
+        """Run the worker, one sender per push channel, the retention job, and `extra` loops (e.g. long polling)."""
         loops = [self.worker.run(), *(sender.run() for sender in self.senders), *extra]
+        if self.retention is not None:
+            loops.append(self.retention.run_periodically(self.retention_interval))
         self._tasks = [asyncio.create_task(_guarded(loop)) for loop in loops]
 
     async def stop(self) -> None:

@@ -17,6 +17,7 @@ from bot.engine.engine import Engine
 from bot.pipeline.bell import Bell, ring_for_chat
 from bot.pipeline.channel import Channel
 from bot.pipeline.claims import ClaimLoop
+from bot.pseudonyms import who
 from bot.storage.deliveries import Deliveries, InboxItem
 from bot.storage.errors import ClaimLost
 
@@ -65,12 +66,26 @@ class InboxWorker(ClaimLoop[InboxItem]):
         finally:
             if feedback is not None:
                 await feedback.finish()
+        # The row id and the keyed pseudonym, never the text: with several workers on one database,
+        # each one's log shows which rows it answered.
+        log.info(
+            "inbox row %s answered for %s (attempt %s)",
+            item.id,
+            who(inbound.channel, inbound.user_id),
+            item.attempts,
+        )
         ring_for_chat(self.bell, inbound.channel, inbound.user_id)
 
     async def _failed(self, item: InboxItem, exc: Exception) -> None:
         now = self.clock()
         error = f"{type(exc).__name__}: {exc}"
-        log.error("inbox row %s failed (attempt %s): %s", item.id, item.attempts, type(exc).__name__)
+        log.error(
+            "inbox row %s from %s failed (attempt %s): %s",
+            item.id,
+            who(item.inbound.channel, item.inbound.user_id),
+            item.attempts,
+            type(exc).__name__,
+        )
         try:
             if item.attempts < MAX_ATTEMPTS:
                 backoff = dt.timedelta(seconds=min(60, 2**item.attempts))

@@ -16,6 +16,7 @@ from bot.storage.errors import StorageError
 
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 READ_ONLY = "lotse_read_only"
+MIGRATION_LOCK = 0x4C6F744D  # "LotM": one process migrates a PostgreSQL database at a time
 
 
 def as_utc(moment: dt.datetime) -> dt.datetime:
@@ -37,6 +38,7 @@ def create_engine(url: str) -> AsyncEngine:
         engine = create_async_engine(
             url,
             future=True,
+            hide_parameters=True,  # errors and echo would otherwise quote messages and user ids
             connect_args={"timeout": 30},
             poolclass=AsyncAdaptedQueuePool,
             pool_size=4,
@@ -50,6 +52,8 @@ def create_engine(url: str) -> AsyncEngine:
             cursor.execute("PRAGMA journal_mode=WAL")
             cursor.execute("PRAGMA synchronous=NORMAL")
             cursor.execute("PRAGMA foreign_keys=ON")
+            # Erased and expired rows are overwritten with zeros, not left in free pages of the file.
+            cursor.execute("PRAGMA secure_delete=ON")
             cursor.close()
 
         # A deferred BEGIN lets two transactions read, and then the second one's first write fails at
@@ -62,7 +66,9 @@ def create_engine(url: str) -> AsyncEngine:
             connection.exec_driver_sql("BEGIN" if read_only else "BEGIN IMMEDIATE")
 
         return engine
-    return create_async_engine(url, future=True, pool_size=10, max_overflow=10, pool_pre_ping=True)
+    return create_async_engine(
+        url, future=True, hide_parameters=True, pool_size=10, max_overflow=10, pool_pre_ping=True
+    )
 
 
 def alembic_config() -> Config:
@@ -76,6 +82,10 @@ async def upgrade(engine: AsyncEngine) -> None:
     config = alembic_config()
 
     def _run(connection: Any) -> None:
+        if connection.dialect.name == "postgresql":
+            # Workers started together would create the same tables at once and all but one fail;
+            # the others wait here and then find the schema at head. Released at commit.
+            connection.exec_driver_sql(f"SELECT pg_advisory_xact_lock({MIGRATION_LOCK})")
         config.attributes["connection"] = connection
         command.upgrade(config, "head")
 

@@ -28,8 +28,9 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from bot.engine.messages import Button, Inbound, Outbound, Template
 from bot.storage.database import reader
+from bot.storage.dedup import dedup_key
 from bot.storage.errors import ClaimLost
-from bot.storage.tables import early_receipts, inbox, outbox
+from bot.storage.tables import early_receipts, inbox, inbox_salt, outbox
 
 ACTIVE_IN = ("pending", "processing")
 ACTIVE_OUT = ("pending", "sending")
@@ -64,6 +65,7 @@ class OutboxItem:
     attempts: int
     parts_sent: int
     claim: str = ""
+    forget: bool = False  # delete the row once delivered (the confirmation of an erasure)
 
 
 @dataclass(frozen=True)
@@ -101,12 +103,26 @@ def inbound_body(inbound: Inbound, meta: dict[str, Any]) -> dict[str, Any]:
     return body
 
 
-async def erase_deliveries(conn: AsyncConnection, channel: str, chat_id: str) -> None:
-    """Forget what a user sent and was sent; inbox rows stay as empty shells for deduplication."""
+ERASED_CHAT = "-"  # the chat id of inbox rows whose user erased their data
+FORGET = "forget"  # outbox body flag: delete the row once it is delivered (see `erase_deliveries`)
+
+
+async def erase_deliveries(
+    conn: AsyncConnection, channel: str, chat_id: str, up_to: int | None = None
+) -> None:
+    """Forget what a user sent and was sent, in the caller's transaction.
+
+    Inbox rows stay as shells for deduplication: their key is a salted hash already (see
+    `bot.storage.dedup`), and the chat id, body and error go. Only rows up to `up_to` (the message
+    that asked for the erasure) are touched, or with None those no longer pending: a message the user
+    sent after asking is a new conversation and must still be answered. Outbox rows are deleted,
+    also those not yet delivered; the confirmation of the erasure is queued after this, marked
+    `FORGET`, so the sender deletes it too once it is delivered.
+    """
+    mine = sa.and_(inbox.c.channel == channel, inbox.c.chat_id == chat_id)
+    done = inbox.c.id <= up_to if up_to is not None else inbox.c.status.notin_(ACTIVE_IN)
     await conn.execute(
-        sa.update(inbox)
-        .where(inbox.c.channel == channel, inbox.c.chat_id == chat_id)
-        .values(body={"user_id": chat_id, "kind": "erased"})
+        sa.update(inbox).where(mine, done).values(chat_id=ERASED_CHAT, body={"kind": "erased"}, error=None)
     )
     await conn.execute(sa.delete(outbox).where(outbox.c.channel == channel, outbox.c.chat_id == chat_id))
 
@@ -118,9 +134,17 @@ async def enqueue(
     messages: Sequence[Outbound],
     language: str,
     now: dt.datetime,
+    forget: bool = False,
 ) -> None:
-    """Queue replies in the caller's transaction, so they are sent exactly when it commits."""
-    await conn.execute(sa.insert(outbox), [_outbox_row(channel, chat_id, m, language, now) for m in messages])
+    """Queue replies in the caller's transaction, so they are sent exactly when it commits.
+
+    With `forget`, each row is deleted as soon as it is delivered (see `erase_deliveries`).
+    """
+    rows = [_outbox_row(channel, chat_id, m, language, now) for m in messages]
+    if forget:
+        for row in rows:
+            row["body"][FORGET] = True
+    await conn.execute(sa.insert(outbox), rows)
 
 
 async def enqueue_one(
@@ -154,6 +178,12 @@ class Deliveries:
         self.reader = reader(engine)
         self.lease = dt.timedelta(seconds=lease)
         self._insert = pg_insert if engine.dialect.name == "postgresql" else sqlite_insert
+        self._salt: str | None = None
+
+    async def _dedup_key(self, conn: AsyncConnection, channel: str, external_id: str) -> str:
+        if self._salt is None:
+            self._salt = str((await conn.execute(sa.select(inbox_salt.c.salt))).scalar_one())
+        return dedup_key(self._salt, channel, external_id)
 
     async def release_leases(self) -> None:
         """End the leases of a previous run at once; only right when no other process shares the database.
@@ -177,20 +207,24 @@ class Deliveries:
     async def accept(
         self, inbound: Inbound, external_id: str, now: dt.datetime, meta: dict[str, Any] | None = None
     ) -> Accepted:
-        """Store one inbound message unless (channel, external_id) is already there."""
-        statement = (
-            self._insert(inbox)
-            .values(
-                channel=inbound.channel,
-                external_id=external_id,
-                chat_id=inbound.user_id,
-                body=inbound_body(inbound, meta or {}),
-                status="pending",
-                created_at=now,
-            )
-            .on_conflict_do_nothing(index_elements=["channel", "external_id"])
-        )
+        """Store one inbound message unless (channel, external_id) is already there.
+
+        Only a salted hash of `external_id` is stored (see `bot.storage.dedup`).
+        """
         async with self.engine.begin() as conn:
+            external_id = await self._dedup_key(conn, inbound.channel, external_id)
+            statement = (
+                self._insert(inbox)
+                .values(
+                    channel=inbound.channel,
+                    external_id=external_id,
+                    chat_id=inbound.user_id,
+                    body=inbound_body(inbound, meta or {}),
+                    status="pending",
+                    created_at=now,
+                )
+                .on_conflict_do_nothing(index_elements=["channel", "external_id"])
+            )
             result = await conn.execute(statement)
             if result.rowcount == 1:
                 return Accepted(int(result.inserted_primary_key[0]), duplicate=False)
@@ -223,10 +257,15 @@ class Deliveries:
         return [_inbox_item(r, token) for r in rows]
 
     async def retry_inbox(self, item: InboxItem, error: str, not_before: dt.datetime) -> None:
+        """Put a row back for a later attempt, unless its turn did commit after all.
+
+        A connection lost during COMMIT raises although the commit may have gone through (the turn
+        is done, its replies queued); only a row still `processing` under our claim is put back.
+        """
         async with self.engine.begin() as conn:
             await conn.execute(
                 sa.update(inbox)
-                .where(inbox.c.id == item.id, inbox.c.claim == item.claim)
+                .where(inbox.c.id == item.id, inbox.c.claim == item.claim, inbox.c.status == "processing")
                 .values(status="pending", lease_until=not_before, error=error[:200])
             )
 
@@ -237,7 +276,7 @@ class Deliveries:
         async with self.engine.begin() as conn:
             failed = await conn.execute(
                 sa.update(inbox)
-                .where(inbox.c.id == item.id, inbox.c.claim == item.claim)
+                .where(inbox.c.id == item.id, inbox.c.claim == item.claim, inbox.c.status == "processing")
                 .values(status="failed", lease_until=None, error=error[:200], done_at=now)
             )
             if failed.rowcount != 1:
@@ -302,6 +341,11 @@ class Deliveries:
         A receipt for that id may have arrived already (see `record_receipt`): it is applied now.
         """
         async with self.engine.begin() as conn:
+            if item.forget:  # the user erased their data: nothing of the chat stays once this arrived
+                await conn.execute(
+                    sa.delete(outbox).where(outbox.c.id == item.id, outbox.c.claim == item.claim)
+                )
+                return
             await conn.execute(
                 sa.update(outbox)
                 .where(outbox.c.id == item.id, outbox.c.claim == item.claim)
@@ -344,9 +388,13 @@ class Deliveries:
             )
             return False
 
-    async def retry_outbox(self, item: OutboxItem, error: str, not_before: dt.datetime) -> None:
+    async def retry_outbox(
+        self, item: OutboxItem, error: str, not_before: dt.datetime, counted: bool = True
+    ) -> None:
+        """Try again later; an attempt that was not `counted` does not bring giving up closer."""
+        attempts = {} if counted else {"attempts": item.attempts - 1}
         await self._update_outbox(
-            item, status="pending", next_attempt_at=not_before, lease_until=None, error=error[:200]
+            item, status="pending", next_attempt_at=not_before, lease_until=None, error=error[:200], **attempts
         )
 
     async def fail_outbox(self, item: OutboxItem, error: str) -> None:
@@ -372,13 +420,17 @@ class Deliveries:
                     .limit(limit)
                 )
             ).all()
+        items = [_outbox_item(r) for r in rows]
         fresh = [r.id for r in rows if r.status != "sent"]
-        if fresh:
+        forgotten = [item.id for item in items if item.forget]
+        if fresh or forgotten:
             async with self.engine.begin() as conn:
+                if forgotten:
+                    await conn.execute(sa.delete(outbox).where(outbox.c.id.in_(forgotten)))
                 await conn.execute(
                     sa.update(outbox).where(outbox.c.id.in_(fresh)).values(status="sent", sent_at=now)
                 )
-        return [_outbox_item(r) for r in rows]
+        return items
 
     async def inbox_done(self, inbox_id: int) -> bool:
         async with self.reader.connect() as conn:
@@ -454,16 +506,21 @@ def _inbox_item(row: Any, claim: str) -> InboxItem:
     return InboxItem(inbound, dict(body.get("meta") or {}), row.attempts + 1)
 
 
-def _outbox_item(row: Any, claim: str = "") -> OutboxItem:
-    body = dict(row.body)
+def outbox_message(body: dict[str, Any]) -> Outbound:
+    """The message an outbox row's body holds."""
     template = body.get("template")
-    message = Outbound(
+    return Outbound(
         body.get("text", ""),
         tuple(Button(t, p) for t, p in body.get("buttons") or []),
         Template(template["name"], template["language"], tuple(template.get("parameters") or ()))
         if template
         else None,
     )
+
+
+def _outbox_item(row: Any, claim: str = "") -> OutboxItem:
+    body = dict(row.body)
+    message = outbox_message(body)
     return OutboxItem(
         id=row.id,
         channel=row.channel,
@@ -473,6 +530,7 @@ def _outbox_item(row: Any, claim: str = "") -> OutboxItem:
         attempts=row.attempts + 1,
         parts_sent=row.parts_sent,
         claim=claim,
+        forget=bool(body.get(FORGET)),
     )
 
 

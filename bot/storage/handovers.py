@@ -59,6 +59,7 @@ class Case:
     unread: int  # the user's messages after the last one a caseworker saw
     last_inbound_at: dt.datetime | None
     failed_deliveries: int = 0  # messages to the user that could not be delivered since the case opened
+    last_message_id: int | None = None  # where a closed case's transcript ends
 
 
 @dataclass(frozen=True)
@@ -108,20 +109,18 @@ class AuditEntry:
 
 
 def _cases_query() -> Any:
+    # a closed case sees nothing after its end (`last_message_id`), not even as a count
+    in_case = sa.and_(
+        messages.c.conversation_id == handovers.c.conversation_id,
+        messages.c.direction == "in",
+        messages.c.id <= sa.func.coalesce(handovers.c.last_message_id, messages.c.id),
+    )
     unread = (
         sa.select(sa.func.count(messages.c.id))
-        .where(
-            messages.c.conversation_id == handovers.c.conversation_id,
-            messages.c.direction == "in",
-            messages.c.id > handovers.c.seen_message_id,
-        )
+        .where(in_case, messages.c.id > handovers.c.seen_message_id)
         .scalar_subquery()
     )
-    last_inbound = (
-        sa.select(sa.func.max(messages.c.created_at))
-        .where(messages.c.conversation_id == handovers.c.conversation_id, messages.c.direction == "in")
-        .scalar_subquery()
-    )
+    last_inbound = sa.select(sa.func.max(messages.c.created_at)).where(in_case).scalar_subquery()
     failed = (
         sa.select(sa.func.count(outbox.c.id))
         .where(
@@ -173,6 +172,7 @@ def _case(row: Any) -> Case:
         unread=int(row.unread or 0),
         last_inbound_at=moment(row.last_inbound_at),
         failed_deliveries=int(row.failed_deliveries or 0),
+        last_message_id=row.last_message_id,
     )
 
 
@@ -205,6 +205,15 @@ class HandoverTransaction:
 
     async def update(self, case: Case, **values: Any) -> None:
         await self.conn.execute(sa.update(handovers).where(handovers.c.id == case.id).values(**values))
+
+    async def end_transcript(self, case: Case) -> None:
+        """The case's transcript ends with the conversation's messages so far (see `last_message_id`)."""
+        last = (
+            sa.select(sa.func.coalesce(sa.func.max(messages.c.id), 0))
+            .where(messages.c.conversation_id == case.conversation_id)
+            .scalar_subquery()
+        )
+        await self.update(case, last_message_id=last)
 
     async def set_conversation_status(self, case: Case, status: str, now: dt.datetime) -> None:
         await self.conn.execute(
@@ -318,8 +327,10 @@ class Handovers:
             row = (await conn.execute(_cases_query().where(handovers.c.id == case_id))).first()
         return None if row is None else _case(row)
 
-    async def transcript(self, conversation_id: int, after: int = 0, limit: int = 500) -> list[Line]:
-        """The conversation's messages after `after`, oldest first (the last `limit` of them)."""
+    async def transcript(
+        self, conversation_id: int, after: int = 0, limit: int = 500, upto: int | None = None
+    ) -> list[Line]:
+        """The conversation's messages after `after` (and up to `upto`), oldest first (the last `limit`)."""
         query = (
             sa.select(
                 messages,
@@ -331,7 +342,11 @@ class Handovers:
             )
             .outerjoin(staff, staff.c.id == messages.c.author_id)
             .outerjoin(outbox, outbox.c.id == messages.c.outbox_id)
-            .where(messages.c.conversation_id == conversation_id, messages.c.id > after)
+            .where(
+                messages.c.conversation_id == conversation_id,
+                messages.c.id > after,
+                messages.c.id <= upto if upto is not None else sa.true(),
+            )
             .order_by(messages.c.id.desc())
             .limit(limit)
         )

@@ -15,13 +15,23 @@ import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from bot.engine.export import StoredConversation, StoredHandover, StoredMessage, StoredUser
 from bot.engine.messages import Inbound, Outbound
 from bot.engine.state import ConversationState, HandoverRequest
 from bot.engine.store import TurnRecord
 from bot.storage.database import as_utc
 from bot.storage.deliveries import enqueue, erase_deliveries
 from bot.storage.errors import ClaimLost
-from bot.storage.tables import conversations, handovers, inbox, messages, users
+from bot.storage.tables import (
+    audit_log,
+    conversations,
+    erased_cases,
+    handover_notes,
+    handovers,
+    inbox,
+    messages,
+    users,
+)
 
 
 class SqlTransaction:
@@ -81,7 +91,8 @@ class SqlTransaction:
                 "direction": "in",
                 "text": inbound.text or "",
                 "kind": inbound.kind,
-                "payload": inbound.payload,
+                # no payload of Lotse's is this long; a forged one must not fail PostgreSQL's varchar(128)
+                "payload": inbound.payload[:128] if inbound.payload else None,
                 "buttons": None,
                 "intent": turn.intent,
                 "confidence": turn.confidence,
@@ -193,7 +204,7 @@ class SqlTransaction:
     ) -> None:
         channel, chat = inbound.channel, inbound.user_id
         if erased:
-            await erase_deliveries(self.conn, channel, chat)
+            await erase_deliveries(self.conn, channel, chat, up_to=inbound.inbox_id)
         finished = await self.conn.execute(
             sa.update(inbox)
             .where(
@@ -206,19 +217,128 @@ class SqlTransaction:
         if finished.rowcount != 1:  # the lease ran out and another worker took the message over
             raise ClaimLost(f"inbox row {inbound.inbox_id} is no longer ours")
         if replies:
-            await enqueue(self.conn, channel, chat, replies, language, now)
+            await enqueue(self.conn, channel, chat, replies, language, now, forget=erased)
 
-    async def erase(self, state: ConversationState) -> None:
-        """Delete the user; conversations, messages and handover requests go with it (ON DELETE CASCADE)."""
+    async def erase(self, state: ConversationState, now: dt.datetime) -> set[str]:
+        """Delete the user with their conversations, messages, handovers and notes.
+
+        Handovers are deleted here, not by cascade (a closed one outlives its conversation under
+        retention, see `bot.storage.tables`). Each leaves a line in `erased_cases` and in the audit
+        log, so that caseworkers see the case was erased rather than lost; neither keeps anything
+        about the person. Inbox and outbox rows go in `complete`, which knows the inbox row.
+        """
+        mine = sa.select(conversations.c.id).where(conversations.c.user_id == state.user_id)
+        texts: set[str] = set()
+        for row in await self.conn.execute(
+            sa.select(messages.c.text, messages.c.german).where(messages.c.conversation_id.in_(mine))
+        ):
+            texts.update(t for t in (row.text, row.german) if t)
+        cases = (
+            await self.conn.execute(sa.select(handovers).where(handovers.c.conversation_id.in_(mine)))
+        ).all()
+        for case in cases:
+            texts.update(
+                (
+                    await self.conn.execute(
+                        sa.select(handover_notes.c.text).where(handover_notes.c.handover_id == case.id)
+                    )
+                ).scalars()
+            )
+        if cases:
+            await self.conn.execute(
+                sa.insert(erased_cases),
+                [
+                    {
+                        "id": case.id,
+                        "team_id": case.team_id,
+                        "status": case.status,
+                        "assignee_id": case.assignee_id,
+                        "opened_at": case.created_at,
+                        "erased_at": now,
+                    }
+                    for case in cases
+                ],
+            )
+            await self.conn.execute(
+                sa.insert(audit_log),
+                [
+                    {
+                        "staff_id": None,
+                        "username": "-",
+                        "action": "erased",
+                        "handover_id": case.id,
+                        "detail": "vom Nutzer gelöscht (/delete)",
+                        "created_at": now,
+                    }
+                    for case in cases
+                ],
+            )
+            await self.conn.execute(sa.delete(handovers).where(handovers.c.id.in_([c.id for c in cases])))
         await self.conn.execute(sa.delete(users).where(users.c.id == state.user_id))
+        return texts
 
-    async def export(self, state: ConversationState) -> list[tuple[str, str, dt.datetime]]:
-        rows = await self.conn.execute(
-            sa.select(messages.c.direction, messages.c.text, messages.c.created_at)
-            .where(messages.c.conversation_id == state.conversation_id)
-            .order_by(messages.c.id)
+    async def export(self, state: ConversationState) -> StoredUser:
+        user = (await self.conn.execute(sa.select(users).where(users.c.id == state.user_id))).one()
+        stored = []
+        for conversation in (
+            await self.conn.execute(
+                sa.select(conversations)
+                .where(conversations.c.user_id == state.user_id)
+                .order_by(conversations.c.id)
+            )
+        ).all():
+            lines = await self.conn.execute(
+                sa.select(messages.c.direction, messages.c.kind, messages.c.text, messages.c.created_at)
+                .where(messages.c.conversation_id == conversation.id)
+                .order_by(messages.c.id)
+            )
+            cases = await self.conn.execute(
+                sa.select(handovers)
+                .where(handovers.c.conversation_id == conversation.id)
+                .order_by(handovers.c.id)
+            )
+            current = conversation.id == state.conversation_id  # its state of this turn is not stored yet
+            stored.append(
+                StoredConversation(
+                    language=state.language if current else conversation.language,
+                    town=state.town if current else conversation.town,
+                    created_at=as_utc(conversation.created_at),
+                    messages=[
+                        StoredMessage(m.direction, m.kind, m.text, as_utc(m.created_at)) for m in lines
+                    ],
+                    handovers=[
+                        StoredHandover(
+                            c.team_id,
+                            c.reason,
+                            c.status,
+                            as_utc(c.created_at),
+                            None if c.closed_at is None else as_utc(c.closed_at),
+                        )
+                        for c in cases
+                    ],
+                )
+            )
+        return StoredUser(
+            channel=user.channel,
+            language=state.language,
+            created_at=as_utc(user.created_at),
+            last_seen_at=as_utc(user.last_seen_at),
+            conversations=stored,
         )
-        return [(row.direction, row.text, row.created_at) for row in rows]
+
+    async def recent_inbound(self, state: ConversationState, since: dt.datetime, at_most: int) -> int:
+        # The last `at_most` inbound rows by the (conversation_id, id) index, then those in the window.
+        last = (
+            sa.select(messages.c.created_at)
+            .where(messages.c.conversation_id == state.conversation_id, messages.c.direction == "in")
+            .order_by(messages.c.id.desc())
+            .limit(at_most)
+            .subquery()
+        )
+        count = await self.conn.execute(
+            sa.select(sa.func.count()).select_from(last).where(last.c.created_at > since)
+        )
+        return int(count.scalar_one())
 
 
 class SqlConversationStore:

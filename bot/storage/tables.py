@@ -78,13 +78,14 @@ messages = sa.Table(
 # A handover (DESIGN "Handover") exists only after the user agreed to share the chat. It is the
 # caseworkers' unit of work: routed to one team, with a priority and a first-response deadline counted
 # in the team's office hours, owned by at most one caseworker, closed when the bot takes over again.
+# A closed handover outlives its conversation (HANDOVER_RETENTION_DAYS, for the district's figures):
+# retention then sets `conversation_id` to NULL and deletes its notes, so no text stays with it.
+# /delete removes the user's handovers at once (see `erased_cases`).
 handovers = sa.Table(
     "handovers",
     metadata,
     sa.Column("id", sa.Integer, primary_key=True),
-    sa.Column(
-        "conversation_id", sa.Integer, sa.ForeignKey("conversations.id", ondelete="CASCADE"), nullable=False
-    ),
+    sa.Column("conversation_id", sa.Integer, sa.ForeignKey("conversations.id", ondelete="SET NULL")),
     sa.Column("reason", sa.String(32), nullable=False),  # user_request | emergency | deadline | ...
     sa.Column("priority", sa.Integer, nullable=False),  # 0 emergency, 1 deadline, 2 normal
     sa.Column("team_id", sa.String(64)),
@@ -100,6 +101,8 @@ handovers = sa.Table(
     sa.Column("closed_at", sa.DateTime(timezone=True)),
     sa.Column("closed_by", sa.Integer),  # staff id, kept without a foreign key for the statistics
     sa.Column("seen_message_id", sa.Integer, nullable=False, server_default="0"),
+    # a closed case's transcript ends here: the user's consent covered this handover, not what follows
+    sa.Column("last_message_id", sa.Integer),
     sa.Column("feedback", sa.String(8)),  # helped | not_helped, asked when the chat is closed
     sa.Index("ix_handovers_status_team_id", "status", "team_id"),
     sa.Index("ix_handovers_conversation_id", "conversation_id"),
@@ -134,6 +137,21 @@ audit_log = sa.Table(
     sa.Index("ix_audit_log_handover_id", "handover_id"),
 )
 
+# What is left of a handover whose user erased their data (/delete): enough for the console to say
+# "vom Nutzer gelöscht" where the case was, and nothing about the person (no conversation, language,
+# town or reason). `id` is the former handover's id, which the audit log and old links refer to.
+erased_cases = sa.Table(
+    "erased_cases",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=False),
+    sa.Column("team_id", sa.String(64)),
+    sa.Column("status", sa.String(16), nullable=False),  # the handover's status when it was erased
+    sa.Column("assignee_id", sa.Integer),
+    sa.Column("opened_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("erased_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Index("ix_erased_cases_erased_at", "erased_at"),
+)
+
 # The durable pipeline (DESIGN "Flow of one message"). Inbox and outbox rows are addressed by
 # (channel, chat_id) rather than by foreign key: a message is stored before Lotse knows the user,
 # and a reply to an erased user must still be deliverable.
@@ -142,8 +160,10 @@ inbox = sa.Table(
     metadata,
     sa.Column("id", sa.Integer, primary_key=True),
     sa.Column("channel", sa.String(32), nullable=False),
-    sa.Column("external_id", sa.String(128), nullable=False),  # the channel's message identity
-    sa.Column("chat_id", sa.String(128), nullable=False),
+    # A salted hash of the channel's message identity (see `inbox_salt`): deduplication needs only
+    # equality, and a WhatsApp message id would otherwise carry the sender's phone number.
+    sa.Column("external_id", sa.String(128), nullable=False),
+    sa.Column("chat_id", sa.String(128), nullable=False),  # "-" once the user has erased their data
     sa.Column("body", sa.JSON, nullable=False),
     sa.Column("status", sa.String(12), nullable=False, server_default="pending"),
     sa.Column("attempts", sa.Integer, nullable=False, server_default="0"),
@@ -155,6 +175,15 @@ inbox = sa.Table(
     sa.UniqueConstraint("channel", "external_id", name="uq_inbox_channel_external_id"),
     sa.Index("ix_inbox_status_id", "status", "id"),
     sa.Index("ix_inbox_channel_chat_id_id", "channel", "chat_id", "id"),
+)
+
+# One random salt per database for the inbox's deduplication keys, made by the migration. Every
+# worker on the database uses the same one, so a redelivery is recognised whichever worker takes it.
+inbox_salt = sa.Table(
+    "inbox_salt",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=False),
+    sa.Column("salt", sa.String(64), nullable=False),
 )
 
 outbox = sa.Table(

@@ -73,12 +73,25 @@ class MachineTranslation:
 
     @classmethod
     def from_settings(
-        cls, settings: Settings, *, cooldown: float = 30.0, clock: Callable[[], float] = time.monotonic
+        cls,
+        settings: Settings,
+        *,
+        cooldown: float | None = None,
+        clock: Callable[[], float] = time.monotonic,
     ) -> MachineTranslation:
-        """The service `LOTSE_TRANSLATION` and its variables describe; raises `TranslationConfigError`."""
+        """The service `LOTSE_TRANSLATION` and its variables describe; raises `TranslationConfigError`.
+
+        `cooldown` defaults to `LOTSE_TRANSLATION_COOLDOWN`.
+        """
         if not settings.translation_timeout > 0:
             raise TranslationConfigError(
                 f"LOTSE_TRANSLATION_TIMEOUT={settings.translation_timeout!r}: expected seconds above 0"
+            )
+        if cooldown is None:
+            cooldown = settings.translation_cooldown
+        if not cooldown >= 0:
+            raise TranslationConfigError(
+                f"LOTSE_TRANSLATION_COOLDOWN={cooldown!r}: expected seconds, 0 or more"
             )
         provider = provider_from_settings(settings)
         return cls(provider, timeout=settings.translation_timeout, cooldown=cooldown, clock=clock)
@@ -176,6 +189,10 @@ class MachineTranslation:
             else:
                 done[text] = task.result()
         return [done[text] for text in texts]
+
+    def forget(self, texts: set[str]) -> None:
+        """Drop cached translations of or into these texts (a user erased their data: Engine.on_erase)."""
+        self._cache.forget(texts)
 
     def close(self) -> None:
         """Stop the threads (without waiting for hanging calls) and close the provider's connections."""

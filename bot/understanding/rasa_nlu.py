@@ -65,7 +65,11 @@ def to_parse(result: dict[str, Any]) -> Parse:
 
 
 def _silence_structlog() -> None:
-    """Rasa logs every parse through structlog to stdout, which would corrupt `lotse ask --json`."""
+    """Rasa logs every parse, with the user's text, through structlog to stdout at DEBUG.
+
+    That would corrupt `lotse ask --json` and put messages into the server's log; structlog bypasses
+    the standard logging that `bot.logs` configures, so it is held at WARNING here, whatever the level.
+    """
     import structlog
 
     structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.WARNING))

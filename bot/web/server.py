@@ -33,15 +33,18 @@ from bot.console.accounts import Accounts
 from bot.console.routes import STATIC as CONSOLE_STATIC
 from bot.console.routes import console_routes
 from bot.handover.desk import Desk
+from bot.keys import derive, installation_key
 from bot.live.reloader import ContentReloader
 from bot.live.retrainer import ModelRetrainer
 from bot.pipeline.channel import Channel, Limits
 from bot.pipeline.service import Pipeline
 from bot.storage.deliveries import Deliveries
 from bot.storage.handovers import Handovers
+from bot.storage.retention import Retention, RetentionPolicy
 from bot.translation.service import MachineTranslation
 
 log = logging.getLogger(__name__)
+SECRET_KEY_FILE = "secret.key"  # in var/, when LOTSE_SECRET_KEY is not set
 
 
 @dataclass
@@ -83,6 +86,8 @@ def build_service(lotse: Lotse) -> Service:
         channels,
         concurrency=settings.worker_concurrency,
         typing_after=settings.typing_after,
+        retention=Retention(lotse.database, RetentionPolicy.from_settings(settings)),
+        retention_interval=settings.retention_interval,
     )
     service = Service(lotse, pipeline, telegram, whatsapp=whatsapp)
     if settings.reload_interval > 0:
@@ -93,10 +98,20 @@ def build_service(lotse: Lotse) -> Service:
     service.routes.append(Route("/healthz", _health(service)))
     service.accounts = Accounts(lotse.database)
     service.translation = MachineTranslation.from_settings(settings)
+    lotse.engine.on_erase(service.translation.forget)  # /delete empties this process's cache too
     service.desk = Desk(
         Handovers(lotse.database), lotse.editions, service.translation, notify=pipeline.notify
     )
-    service.routes.extend(console_routes(service.accounts, service.desk, locales_dir=settings.locales_dir))
+    # one key for the whole installation, so that every worker accepts a login form another handed out
+    secret = installation_key(settings.secret_key, settings.var_dir, SECRET_KEY_FILE, "LOTSE_SECRET_KEY")
+    service.routes.extend(
+        console_routes(
+            service.accounts,
+            service.desk,
+            secret=derive(secret, "console login form"),
+            locales_dir=settings.locales_dir,
+        )
+    )
     service.routes.append(
         Mount("/static/console", StaticFiles(directory=str(CONSOLE_STATIC)), name="console-static")
     )

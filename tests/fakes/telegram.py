@@ -30,16 +30,18 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import contextvars
 import copy
 import email.parser
 import email.policy
 import html
+import itertools
 import json
 import re
 import threading
 import time
 import zlib
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from http import HTTPStatus
 from typing import Any
@@ -198,6 +200,7 @@ _TAG = re.compile(r"<(/?)([^\s<>/]*)([^<>]*)>")
 _COMMAND = re.compile(r"[a-z0-9_]{1,32}")
 _SECRET_TOKEN = re.compile(r"[A-Za-z0-9_-]{1,256}")
 _INTEGER = re.compile(r"-?\d+")
+_ARRIVED: contextvars.ContextVar[float | None] = contextvars.ContextVar("arrived", default=None)
 
 
 @dataclass
@@ -205,6 +208,8 @@ class Call:
     """One API call as the fake answered it; `at` is `time.monotonic()` when the response was produced.
 
     `params` are the normalised parameters (ints, bools and decoded JSON), `response` the JSON body sent.
+    `arrived` is `time.monotonic()` when the request reached the fake: a test that checks whether a
+    client waited out a `retry_after` compares the next request's arrival, not its answer.
     """
 
     method: str
@@ -212,6 +217,17 @@ class Call:
     status: int
     at: float
     response: JsonDict = field(default_factory=dict)
+    arrived: float | None = None
+
+    @property
+    def retry_after(self) -> int | None:
+        """The `retry_after` this answer told the client, if it was a flood-control refusal."""
+        value = self.response.get("parameters", {}).get("retry_after")
+        return int(value) if value is not None else None
+
+
+def _arrival(call: Call) -> float:
+    return call.arrived if call.arrived is not None else call.at
 
 
 class ApiError(Exception):
@@ -268,6 +284,25 @@ class _Failure:
         return self.alive(now) and (self.method is None or self.method == method)
 
 
+Outcome = int | tuple[int, int]
+"""One answer of a flaky period: a status (200: the call goes through), or (429, retry_after)."""
+
+
+@dataclass
+class _Flaky:
+    """A period in which calls get the outcomes of a repeating pattern, as an overloaded API answers."""
+
+    methods: frozenset[str] | None
+    outcomes: Iterator[Outcome]
+    until: float
+
+    def alive(self, now: float) -> bool:
+        return now < self.until
+
+    def applies_to(self, method: str, now: float) -> bool:
+        return self.alive(now) and (self.methods is None or method in self.methods)
+
+
 class FakeBotApi(ThreadedFake):
     """A Telegram Bot API server on 127.0.0.1 with a random port, recording every call.
 
@@ -313,6 +348,7 @@ class FakeBotApi(ThreadedFake):
     def _clear(self) -> None:
         self._calls: list[Call] = []
         self._failures: list[_Failure] = []
+        self._flaky: list[_Flaky] = []
         self._updates: list[JsonDict] = []
         self._last_update_id = 0
         self._webhook: JsonDict | None = None
@@ -366,6 +402,29 @@ class FakeBotApi(ThreadedFake):
     def texts(self, chat_id: int | str) -> list[str]:
         """Texts (as sent, markup included) of the successful sendMessage calls to one chat."""
         return [str(params.get("text", "")) for params in self.sent("sendMessage", chat_id)]
+
+    def ignored_retry_after(self) -> list[Call]:
+        """Calls that came before the `retry_after` the previous call of the same method to the same
+        chat was told had run out: what a client that honours flood control never makes.
+
+        Per method and chat, because those calls follow each other (a client waits for the answer
+        before it sends the next message to a chat), and only calls that arrived after the refusal
+        was answered: one in flight beside it could not have known. Calls without a chat_id
+        (answerCallbackQuery, getMe...) are not judged, as they cannot be told apart.
+        """
+        told: dict[tuple[str, str], tuple[float, float]] = {}  # (method, chat) -> flood wait (from, to)
+        early: list[Call] = []
+        for call in sorted(self.calls, key=_arrival):
+            chat = call.params.get("chat_id")
+            if chat is None or chat == "":
+                continue
+            key = (call.method, str(chat))
+            start, end = told.get(key, (0.0, 0.0))
+            if start <= _arrival(call) < end:
+                early.append(call)
+            if call.retry_after is not None:
+                told[key] = (call.at, max(end, call.at + call.retry_after))
+        return early
 
     @property
     def webhook(self) -> JsonDict | None:
@@ -429,10 +488,27 @@ class FakeBotApi(ThreadedFake):
         until = time.monotonic() + seconds
         self._add_failure(_Failure(self._method(method), status, retry_after, None, until=until))
 
+    def flaky_for(
+        self, seconds: float, pattern: Sequence[Outcome], methods: Sequence[str] | None = None
+    ) -> None:
+        """For the next `seconds`, answer calls of `methods` (None: every method but getUpdates) with
+        the outcomes of `pattern` in turn, over and over: a status (200 lets the call through to
+        the normal handler), or `(429, n)` for flood control with `retry_after` n.
+
+        Rules from `fail_next`/`fail_for` take precedence; calls they answer do not use up an outcome.
+        """
+        if not pattern:
+            raise ValueError("the pattern needs at least one outcome")
+        chosen = None if methods is None else frozenset(m for m in map(self._method, methods) if m)
+        flaky = _Flaky(chosen, itertools.cycle(list(pattern)), time.monotonic() + seconds)
+        with self._cond:
+            self._flaky.append(flaky)
+
     def heal(self) -> None:
         """End every injected failure now (the outage is over); recorded calls are kept."""
         with self._cond:
             self._failures.clear()
+            self._flaky.clear()
 
     def _add_failure(self, failure: _Failure) -> None:
         with self._cond:
@@ -483,6 +559,7 @@ class FakeBotApi(ThreadedFake):
     # --------------------------------------------------------------------------------- HTTP layer
 
     async def _endpoint(self, request: Request) -> Response:
+        _ARRIVED.set(time.monotonic())
         token, name = request.path_params["token"], request.path_params["method"]
         raw: JsonDict = {}
         unreadable: ApiError | None = None
@@ -530,7 +607,14 @@ class FakeBotApi(ThreadedFake):
     def _record(self, method: str, params: JsonDict, status: int, body: JsonDict) -> tuple[int, JsonDict]:
         with self._cond:
             self._calls.append(
-                Call(method, copy.deepcopy(params), status, time.monotonic(), copy.deepcopy(body))
+                Call(
+                    method,
+                    copy.deepcopy(params),
+                    status,
+                    time.monotonic(),
+                    copy.deepcopy(body),
+                    arrived=_ARRIVED.get(),
+                )
             )
             self._cond.notify_all()
         return status, body
@@ -545,7 +629,18 @@ class FakeBotApi(ThreadedFake):
                 error = ApiError(failure.status, failure.description, failure.retry_after)
                 break
         self._failures = [f for f in self._failures if f.alive(now)]
+        if error is None and method != "getUpdates":
+            error = self._take_flaky(method, now)
         return error
+
+    def _take_flaky(self, method: str, now: float) -> ApiError | None:
+        self._flaky = [f for f in self._flaky if f.alive(now)]
+        flaky = next((f for f in self._flaky if f.applies_to(method, now)), None)
+        if flaky is None:
+            return None
+        outcome = next(flaky.outcomes)
+        status, retry_after = outcome if isinstance(outcome, tuple) else (outcome, None)
+        return None if status == 200 else ApiError(status, retry_after=retry_after)
 
     # ------------------------------------------------------------------------------------ methods
     # All handlers below run with the lock held and raise ApiError for Telegram's error responses.

@@ -7,6 +7,7 @@ user wrote (and whatever the content says) is shown literally and can never beco
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import hashlib
 import hmac
@@ -18,6 +19,7 @@ from telegram.constants import ChatAction
 from telegram.error import BadRequest, ChatMigrated, Forbidden, InvalidToken, NetworkError, RetryAfter
 from telegram.request import HTTPXRequest
 
+from bot.channels.telegram.flood import FloodWait
 from bot.engine.messages import Button, Template
 from bot.i18n.catalogs import N_, Catalogs, Translator
 from bot.i18n.languages import LANGUAGES
@@ -82,6 +84,7 @@ class TelegramChannel:
             request=request,
             get_updates_request=HTTPXRequest(read_timeout=40, connect_timeout=5),
         )
+        self.flood = FloodWait()
 
     async def start(self) -> None:
         await self.bot.initialize()
@@ -91,13 +94,25 @@ class TelegramChannel:
 
     async def acknowledge(self, item: InboxItem) -> None:
         callback_id = item.meta.get("callback_id")
-        if callback_id:  # without it the pressed button keeps spinning
-            await self.bot.answer_callback_query(str(callback_id))
+        if callback_id and not self.flood.remaining():  # without it the pressed button keeps spinning
+            try:
+                await self.bot.answer_callback_query(str(callback_id))
+            except RetryAfter as exc:
+                self.flood.told(retry_seconds(exc))
+                raise
 
     async def show_typing(self, chat_id: str) -> None:
-        await self.bot.send_chat_action(int(chat_id), ChatAction.TYPING)
+        if self.flood.remaining():
+            return  # flood control: a courtesy call now would only prolong the wait
+        try:
+            await self.bot.send_chat_action(int(chat_id), ChatAction.TYPING)
+        except RetryAfter as exc:
+            self.flood.told(retry_seconds(exc))
+            raise
 
     async def send(self, chat_id: str, text: str, buttons: Sequence[Button], language: str) -> str | None:
+        while wait := self.flood.remaining():  # told by a courtesy call the sender did not see
+            await asyncio.sleep(wait)
         try:
             await self.bot.send_message(
                 chat_id=int(chat_id),
@@ -106,6 +121,7 @@ class TelegramChannel:
                 link_preview_options=LinkPreviewOptions(is_disabled=True),
             )
         except RetryAfter as exc:
+            self.flood.told(retry_seconds(exc))
             raise RetryLater(str(exc), retry_after=retry_seconds(exc)) from exc
         except (Forbidden, ChatMigrated, InvalidToken, BadRequest) as exc:
             raise Undeliverable(f"{type(exc).__name__}: {exc}") from exc

@@ -20,6 +20,7 @@ from telegram import Update
 from bot.channels.telegram.client import TelegramChannel
 from bot.channels.telegram.convert import to_inbound
 from bot.pipeline.service import Pipeline
+from bot.web.bodies import read_body
 
 log = logging.getLogger(__name__)
 
@@ -34,13 +35,16 @@ def webhook_route(pipeline: Pipeline, channel: TelegramChannel, secret: str) -> 
         given = request.headers.get("x-telegram-bot-api-secret-token", "").encode()
         if not hmac.compare_digest(given, expected):
             return JSONResponse({"error": "forbidden"}, status_code=403)
-        body = await request.body()
-        if len(body) > MAX_UPDATE_BYTES:
+        body = await read_body(request, MAX_UPDATE_BYTES)
+        if body is None:
             return JSONResponse({"error": "too large"}, status_code=413)
         try:
             data = json.loads(body)
             update = Update.de_json(data, channel.bot) if isinstance(data, dict) else None
-        except (ValueError, TypeError, KeyError, AttributeError) as exc:
+        except Exception as exc:
+            # python-telegram-bot builds objects from whatever JSON it is given and fails in as
+            # many ways as there are wrong shapes (a date out of range is an OverflowError, deep
+            # nesting a RecursionError); each of them only means this body is not an update.
             log.warning("unreadable Telegram update: %s", type(exc).__name__)
             return JSONResponse({"error": "unreadable update"}, status_code=400)
         if update is None:

@@ -21,15 +21,21 @@ from starlette.templating import Jinja2Templates
 
 from bot.channels.webchat.channel import CHANNEL, chat_id_for
 from bot.engine.messages import Inbound
+from bot.engine.normalise import MAX_MESSAGE_CHARS
 from bot.i18n.catalogs import N_, Translator
 from bot.i18n.languages import LANGUAGES, SOURCE_LANGUAGE, supported
 from bot.live.editions import Editions
 from bot.pipeline.service import Pipeline
 from bot.storage.deliveries import OutboxItem
+from bot.web.bodies import read_body
 
 HERE = Path(__file__).resolve().parent
 MAX_BODY = 64 * 1024
-MAX_TEXT = 10_000  # longer texts are refused; up to this the engine answers politely
+# The page lets nobody type more than the engine keeps (MAX_MESSAGE_CHARS, its note "too long"
+# says so before anything is sent). Other clients may post up to MAX_TEXT: the engine keeps the
+# beginning and tells the user it read only that. Beyond it the request is refused with 413, which
+# the page shows as the same note, never as a bare error.
+MAX_TEXT = 10_000
 _MESSAGE_ID = re.compile(r"^[A-Za-z0-9-]{8,64}$")
 PAGE_HEADERS = {
     "Content-Security-Policy": (
@@ -77,6 +83,7 @@ def webchat_routes(pipeline: Pipeline, editions: Editions) -> list[BaseRoute]:
                 for code, language in LANGUAGES.items()
             ],
             "strings": {key: _(text) for key, text in UI_STRINGS.items()},
+            "max_chars": MAX_MESSAGE_CHARS,
         }
         return templates.TemplateResponse(request, "webchat.html", context, headers=PAGE_HEADERS)
 
@@ -87,8 +94,8 @@ def webchat_routes(pipeline: Pipeline, editions: Editions) -> list[BaseRoute]:
         chat_id = chat_id_for(request.headers.get("x-lotse-session"))
         if chat_id is None:
             return _error("no valid session", 401)
-        body = await request.body()
-        if len(body) > MAX_BODY:
+        body = await read_body(request, MAX_BODY)
+        if body is None:
             return _error("message too large", 413)
         try:
             data = json.loads(body)

@@ -15,6 +15,7 @@ import datetime as dt
 from dataclasses import dataclass, field
 from typing import Any
 
+from bot.channels import untrusted
 from bot.channels.received import Received
 from bot.engine.messages import Inbound
 
@@ -76,14 +77,14 @@ def _dicts(value: Any) -> list[dict[str, Any]]:
 
 
 def _text(value: Any, key: str) -> str:
-    found = value.get(key) if isinstance(value, dict) else None
-    return found if isinstance(found, str) else ""
+    return untrusted.text(value.get(key) if isinstance(value, dict) else None)
 
 
 def _received(message: dict[str, Any]) -> Received | None:
-    sender, message_id, kind = message.get("from"), message.get("id"), message.get("type")
-    if not isinstance(sender, str) or not sender or not isinstance(message_id, str) or not message_id:
-        return None
+    sender, message_id = untrusted.identifier(message.get("from")), untrusted.identifier(message.get("id"))
+    kind = message.get("type") if isinstance(message.get("type"), str) else None
+    if sender is None or message_id is None:
+        return None  # nobody to answer, or no id to drop a redelivery on
     if kind in _SKIPPED:
         return None
     text, payload, our_kind = "", None, "unsupported"
@@ -121,21 +122,20 @@ def _received(message: dict[str, Any]) -> Received | None:
 
 
 def _receipt(status: dict[str, Any]) -> Receipt | None:
-    message_id, state = status.get("id"), status.get("status")
-    if not isinstance(message_id, str) or not isinstance(state, str):
+    message_id, state = untrusted.identifier(status.get("id")), untrusted.identifier(status.get("status"))
+    if message_id is None or state is None:
         return None
     errors = _dicts(status.get("errors"))
     if not errors:
         return Receipt(message_id, state)
-    code = errors[0].get("code")
     title = _text(errors[0], "title") or _text(errors[0], "message")
-    return Receipt(message_id, state, code if isinstance(code, int) else None, title[:150])
+    return Receipt(message_id, state, untrusted.number(errors[0].get("code")), title[:150])
 
 
 def _timestamp(value: Any) -> dt.datetime | None:
     try:
         seconds = int(value)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):  # OverflowError: JSON's 1e999 reads as infinity
         return None
     if not 0 < seconds < 2**33:
         return None

@@ -22,6 +22,7 @@ from starlette.routing import Route
 from bot.channels.whatsapp.convert import CHANNEL, read_notification
 from bot.channels.whatsapp.graph import describe
 from bot.pipeline.service import Pipeline
+from bot.web.bodies import read_body
 
 log = logging.getLogger(__name__)
 
@@ -46,18 +47,15 @@ def webhook_routes(
         return PlainTextResponse(params.get("hub.challenge", ""))
 
     async def receive(request: Request) -> Response:
-        declared = request.headers.get("content-length", "")
-        if declared.isdigit() and int(declared) > MAX_BODY_BYTES:
-            return JSONResponse({"error": "too large"}, status_code=413)
-        body = await request.body()
-        if len(body) > MAX_BODY_BYTES:
+        body = await read_body(request, MAX_BODY_BYTES)
+        if body is None:
             return JSONResponse({"error": "too large"}, status_code=413)
         if not signature_valid(body, request.headers.get("x-hub-signature-256", ""), app_secret):
             log.warning("WhatsApp webhook call without a valid signature refused")
             return JSONResponse({"error": "forbidden"}, status_code=403)
         try:
             data = json.loads(body)
-        except ValueError:
+        except (ValueError, RecursionError):  # RecursionError: thousands of nested brackets
             return JSONResponse({"error": "unreadable notification"}, status_code=400)
         notification = read_notification(data, phone_number_id)
         try:

@@ -10,7 +10,8 @@
 (function () {
   "use strict";
 
-  var MAX_CHARS = 4000; // counted in code points, as the server (Python) counts
+  // the engine's limit (bot.engine.normalise.MAX_MESSAGE_CHARS, from the page), in code points as Python counts
+  var MAX_CHARS = parseInt(document.body.getAttribute("data-max-chars"), 10) || 4096;
   var MAX_BUBBLES = 100; // kept in localStorage
   var TYPING_MS = 20000;
   var POLL_WAIT_S = 25;
