@@ -30,6 +30,7 @@ import sqlalchemy as sa
 from bot.engine.understanding import Understanding
 from bot.handover import notices
 from bot.i18n.catalogs import Catalogs, Translator
+from bot.storage.database import reader
 from bot.storage.tables import conversations, handovers, users
 from tests.fakes.libretranslate import FakeLibreTranslate
 from tests.fakes.telegram import FakeBotApi
@@ -291,22 +292,24 @@ async def test_translation_down_then_hanging_loses_nothing_either_way(
         await says(updates.callback(user, "handover:yes", language_code="tr"))
         desk, accounts = running.service.desk, running.service.accounts
         assert desk is not None and accounts is not None
-        async with desk.store.engine.connect() as conn:
 
-            async def case_of_user() -> int | None:
-                query = (
-                    sa.select(sa.func.max(handovers.c.id))
-                    .join(conversations, conversations.c.id == handovers.c.conversation_id)
-                    .join(users, users.c.id == conversations.c.user_id)
-                    .where(users.c.channel == "telegram", users.c.external_id == str(user))
-                )
+        async def case_of_user() -> int | None:
+            # a read-only connection per look: a transaction held open across the polls would keep
+            # SQLite's write lock from the very turn that opens the handover
+            query = (
+                sa.select(sa.func.max(handovers.c.id))
+                .join(conversations, conversations.c.id == handovers.c.conversation_id)
+                .join(users, users.c.id == conversations.c.user_id)
+                .where(users.c.channel == "telegram", users.c.external_id == str(user))
+            )
+            async with reader(desk.store.engine).connect() as conn:
                 found = (await conn.execute(query)).scalar_one_or_none()
-                return None if found is None else int(found)
+            return None if found is None else int(found)
 
-            deadline = time.monotonic() + 60
-            while (case_id := await case_of_user()) is None:
-                assert time.monotonic() < deadline, "the handover was never opened"
-                await asyncio.sleep(0.2)
+        deadline = time.monotonic() + 60
+        while (case_id := await case_of_user()) is None:
+            assert time.monotonic() < deadline, "the handover was never opened"
+            await asyncio.sleep(0.2)
         password = "ein langes Passwort 1234"
         weber = await accounts.create(
             f"weber-{user}", password, "caseworker", ["im-stadt-reutlingen"], "Frau Weber"
