@@ -66,8 +66,9 @@ from bot.storage.tables import conversations, handovers, inbox, outbox, users
 if str(PROJECT_ROOT) not in sys.path:  # tests.* and bench.* when run as a script
     sys.path.insert(0, str(PROJECT_ROOT))
 
+from bench.mailbox import Mailbox
 from bench.soak_caseworker import Caseworker, Desk
-from bench.soak_fakes import Mailbox, MailingBotApi, MailingGraphApi
+from bench.soak_fakes import MailingBotApi, MailingGraphApi
 from bench.soak_report import Sample, drift, latencies_ms, plot, server_memory, write_csv, write_json
 from bench.soak_users import (
     ANSWER_WAIT,

@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 import httpx
 
 from bench.engine import LANGS, sample_texts
-from bench.soak_fakes import Mailbox, more_than, offering
+from bench.mailbox import Mailbox, more_than, offering
 from bench.telegram_webhook import PRESSES
 from tests.fakes.telegram_updates import Updates
 from tests.fakes.whatsapp import FakeGraphApi

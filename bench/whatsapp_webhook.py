@@ -72,6 +72,7 @@ from bot.storage.tables import inbox, outbox
 if str(PROJECT_ROOT) not in sys.path:  # tests.* and bench.* when run as a script
     sys.path.insert(0, str(PROJECT_ROOT))
 
+from bench.mailbox import Arrival, Mailbox, more_than
 from bench.telegram_webhook import (
     SETTLE,
     WAIT_FOR_REPLY,
@@ -188,61 +189,33 @@ async def reference_counts(
 class RecordingGraphApi(FakeGraphApi):
     """The fake Graph API, also noting per user when each delivered message was accepted (`Sent.at`).
 
-    A user waiting for its n-th message awaits `until(wa_id, n)`; the fake's thread resolves that
-    wait once the user has n, so the benchmark is woken once per message instead of polling.
+    A user waiting for its n-th message awaits `until(wa_id, n)`; the mailbox wakes it once the fake's
+    thread has accepted that message, so the benchmark is woken once per message instead of polling.
     """
 
     def _clear(self) -> None:
         super()._clear()
-        self.arrivals: dict[str, list[float]] = {}
-        self._waiting: dict[str, tuple[int, asyncio.Future[None]]] = {}
+        self.mailbox = Mailbox()
 
     def _answer(self, kind: str, body: JsonDict) -> tuple[JsonDict, Sent | None]:
         result, sent = super()._answer(kind, body)
         if sent is not None and sent.in_window:
-            with self._cond:
-                arrived = self.arrivals.setdefault(sent.to, [])
-                arrived.append(sent.at)
-                waiting = self._waiting.get(sent.to)
-                if waiting is not None and len(arrived) >= waiting[0]:
-                    del self._waiting[sent.to]
-                    future = waiting[1]
-                    future.get_loop().call_soon_threadsafe(_resolve, future)
+            self.mailbox.deliver(sent.to, Arrival(sent.at, "", ()))
         return result, sent
 
     def received(self, wa_id: str) -> int:
-        with self._cond:
-            return len(self.arrivals.get(wa_id, ()))
+        return self.mailbox.count(wa_id)
 
     def arrival_times(self, wa_id: str) -> list[float]:
-        with self._cond:
-            return list(self.arrivals.get(wa_id, ()))
+        return [arrival.at for arrival in self.mailbox.arrivals(wa_id)]
 
     async def until(self, wa_id: str, count: int, timeout: float) -> bool:
         """Wait until `wa_id` has received `count` messages; False when `timeout` seconds passed first."""
-        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        with self._cond:
-            if len(self.arrivals.get(wa_id, ())) >= count:
-                return True
-            self._waiting[wa_id] = (count, future)
-        try:
-            await asyncio.wait_for(future, timeout)
-            return True
-        except asyncio.TimeoutError:
-            return False
-        finally:
-            with self._cond:
-                if wa_id in self._waiting and self._waiting[wa_id][1] is future:
-                    del self._waiting[wa_id]
+        return await self.mailbox.until(wa_id, more_than(count - 1), timeout)
 
     def thread_id(self) -> int | None:
         thread = self._thread
         return thread.native_id if thread is not None else None
-
-
-def _resolve(future: asyncio.Future[None]) -> None:
-    if not future.done():
-        future.set_result(None)
 
 
 # ---------------------------------------------------------------------------------- the phase
