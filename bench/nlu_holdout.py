@@ -14,9 +14,9 @@ from pathlib import Path
 
 import yaml
 
+from bot.app import load_understanding
 from bot.config import PROJECT_ROOT, Settings
 from bot.engine.understanding import FALLBACK_INTENT, Parse
-from bot.understanding.rasa_nlu import RasaUnderstanding
 
 HOLDOUT = PROJECT_ROOT / "tests" / "data" / "holdout"
 
@@ -50,7 +50,7 @@ def macro_f1(pairs: list[tuple[str, str]]) -> float:
 
 
 async def evaluate(show_errors: bool) -> dict[str, float]:
-    nlu = RasaUnderstanding.load(Settings().model_path)
+    nlu = load_understanding(Settings())
     per_lang: dict[str, list[tuple[str, str]]] = defaultdict(list)
     for path in sorted(HOLDOUT.glob("*.yml")):
         for text, gold in load(path):

@@ -30,9 +30,9 @@ class Lotse:
 
 
 def load_understanding(settings: Settings) -> Understanding:
-    from bot.understanding.rasa_nlu import RasaUnderstanding
+    from bot.understanding.linear import LinearUnderstanding
 
-    return RasaUnderstanding.load(settings.model_path)
+    return LinearUnderstanding.load(settings.model_path)
 
 
 async def build(settings: Settings | None = None, understanding: Understanding | None = None) -> Lotse:

@@ -328,24 +328,50 @@ async def _retention(args: argparse.Namespace) -> int:
     return 0
 
 
-async def _serve(args: argparse.Namespace) -> int:
+def _serve(args: argparse.Namespace) -> int:
+    """One serving process, or with --workers N > 1 a parent that runs N of them on one socket."""
+    from bot.logs import configure as configure_logging
+
+    settings = Settings()
+    workers = args.workers if args.workers is not None else settings.workers
+    if workers < 1:
+        raise LotseError(f"--workers must be at least 1, not {workers}")
+    if workers > 1 and args.socket_fd is None:
+        from bot.web.workers import supervise
+
+        configure_logging(settings, tag="main")
+        return supervise(settings, args.host, args.port, workers)
+    return int(asyncio.run(_serve_one(args, settings, workers)))
+
+
+async def _serve_one(args: argparse.Namespace, settings: Settings, workers: int) -> int:
+    import socket
+
     import uvicorn
 
     from bot.app import build
     from bot.logs import configure as configure_logging
     from bot.web.server import build_service, create_app
 
-    settings = Settings()
-    level = configure_logging(settings)  # before anything logs: no personal data, no secrets
+    worker = args.worker_index if args.socket_fd is not None else 0
+    tag = f"w{worker}" if workers > 1 else ""
+    if args.socket_fd is not None and args.parent_pid is not None:
+        from bot.web.workers import end_with_parent
+
+        end_with_parent(args.parent_pid)
+    level = configure_logging(settings, tag=tag)  # before anything logs: no personal data, no secrets
     lotse = await build(settings)
-    configure_logging(settings)  # again: loading Rasa and TensorFlow may have installed handlers
-    service = build_service(lotse)
+    configure_logging(settings, tag=tag)  # again: loading Rasa and TensorFlow may have installed handlers
+    service = build_service(lotse, worker=worker, workers=workers)
     base = f"http://{args.host}:{args.port}"
     from bot.console.accounts import Accounts
     from bot.console.first_start import create_first_accounts, password_file
 
-    # a fresh start: an admin and a demo team lead; their passwords go to a 0600 file, never to stdout
-    created = await create_first_accounts(Accounts(lotse.database), settings.var_dir)
+    # a fresh start: an admin and a demo team lead; their passwords go to a 0600 file, never to stdout.
+    # Only worker 0 looks, so that two workers never create them at the same moment.
+    created = (
+        await create_first_accounts(Accounts(lotse.database), settings.var_dir) if worker == 0 else None
+    )
     console_login = ""
     if created is not None:
         console_login = (
@@ -356,6 +382,8 @@ async def _serve(args: argparse.Namespace) -> int:
         console_login = f"\n    {password_file(settings.var_dir)} still holds first passwords: delete it"
 
     def ready() -> None:
+        if worker != 0:
+            return  # one banner per installation
         database = lotse.database.url.render_as_string(hide_password=True)
         telegram = {
             "off": "off (set TELEGRAM_TOKEN to connect a bot)",
@@ -381,6 +409,8 @@ async def _serve(args: argparse.Namespace) -> int:
             else "read once at start (LOTSE_RELOAD_INTERVAL=0)"
         )
         print(f"  content    {live}", flush=True)
+        if workers > 1:
+            print(f"  workers    {workers} processes on one address, bridged by LISTEN/NOTIFY", flush=True)
         print("Press Ctrl+C to stop.", flush=True)
 
     config = uvicorn.Config(
@@ -392,7 +422,10 @@ async def _serve(args: argparse.Namespace) -> int:
         access_log=level <= logging.DEBUG,
         lifespan="on",
     )
-    await uvicorn.Server(config).serve()
+    if args.socket_fd is None:
+        await uvicorn.Server(config).serve()
+    else:  # a worker of `--workers N`: the parent's socket, inherited (the family is read from it)
+        await uvicorn.Server(config).serve(sockets=[socket.socket(fileno=args.socket_fd)])
     return 0
 
 
@@ -436,7 +469,16 @@ def parser() -> argparse.ArgumentParser:
     serve = sub.add_parser("serve", help="run the web chat, Telegram and the message pipeline")
     serve.add_argument("--host", default=os.environ.get("LOTSE_HOST", "127.0.0.1"))
     serve.add_argument("--port", type=int, default=int(os.environ.get("LOTSE_PORT", "8000")))
-    serve.set_defaults(func=_serve, is_async=True)
+    serve.add_argument(
+        "--workers",
+        type=int,
+        help="processes serving one address (PostgreSQL only; default: LOTSE_WORKERS or 1)",
+    )
+    # set by `--workers N` for the processes it starts, not by people
+    serve.add_argument("--socket-fd", type=int, help=argparse.SUPPRESS)
+    serve.add_argument("--worker-index", type=int, default=0, help=argparse.SUPPRESS)
+    serve.add_argument("--parent-pid", type=int, help=argparse.SUPPRESS)
+    serve.set_defaults(func=_serve, is_async=False)
 
     pseudonym = sub.add_parser("pseudonym", help="the pseudonym a user has in the log (to find their lines)")
     pseudonym.add_argument("--channel", required=True, choices=["telegram", "whatsapp", "web"])

@@ -81,6 +81,8 @@ class Settings:
     retrain: bool = field(default_factory=lambda: _bool("LOTSE_RETRAIN", True))
     lease_seconds: float = field(default_factory=lambda: _float("LOTSE_LEASE_SECONDS", 30.0))
     worker_concurrency: int = field(default_factory=lambda: int(_float("LOTSE_CONCURRENCY", 8)))
+    # `lotse serve` processes sharing one listening address (PostgreSQL only: SQLite has one writer).
+    workers: int = field(default_factory=lambda: int(_float("LOTSE_WORKERS", 1)))
     typing_after: float = field(default_factory=lambda: _float("LOTSE_TYPING_AFTER", 0.3))
     # Retention (docs/privacy.md): a conversation without activity for RETENTION_DAYS is deleted; a
     # closed handover's record (no texts) after HANDOVER_RETENTION_DAYS; processed inbox and delivered

@@ -58,12 +58,16 @@ def log_level(settings: Settings) -> int:
     return LEVELS[name]
 
 
-def configure(settings: Settings, stream: TextIO | None = None) -> int:
-    """Set up the process's logging for `lotse serve` and install the pseudonym key; returns the level."""
+def configure(settings: Settings, stream: TextIO | None = None, tag: str = "") -> int:
+    """Set up the process's logging for `lotse serve` and install the pseudonym key; returns the level.
+
+    `tag` names the process in every line (`lotse serve --workers N` writes "w0", "w1", ... into one
+    log), so that an operator can tell which worker wrote what.
+    """
     level = log_level(settings)
     use_key(load_key(settings.log_key, settings.var_dir))
     handler = logging.StreamHandler(stream or sys.stderr)
-    handler.setFormatter(PrivateFormatter(configured_secrets(settings)))
+    handler.setFormatter(PrivateFormatter(configured_secrets(settings), tag))
     handler.addFilter(OwnLinesBelowWarning())
     root = logging.getLogger()
     for existing in list(root.handlers):
@@ -142,8 +146,8 @@ class AccessLineWithoutPersonalData(logging.Filter):
 class PrivateFormatter(logging.Formatter):
     """Formats lines with tracebacks that withhold exception messages, then scrubs the whole line."""
 
-    def __init__(self, secrets: Iterable[str] = ()) -> None:
-        super().__init__(LINE_FORMAT)
+    def __init__(self, secrets: Iterable[str] = (), tag: str = "") -> None:
+        super().__init__(LINE_FORMAT.replace("%(name)s", f"{tag} %(name)s") if tag else LINE_FORMAT)
         # longest first, so that a secret containing another is blanked out whole
         self.secrets = sorted(set(secrets), key=len, reverse=True)
 

@@ -62,12 +62,12 @@ def langid(settings: Settings) -> LanguageIdentifier:
 
 @pytest.fixture(scope="session")
 def understanding(settings: Settings) -> Understanding:
-    """The real Rasa model; trained here if `lotse train` has not produced a current one."""
-    from bot.understanding.rasa_nlu import RasaUnderstanding
+    """The trained model as the product reads it; trained here if `lotse train` has not made a current one."""
+    from bot.app import load_understanding
     from bot.understanding.training import train
 
     train(settings)
-    return RasaUnderstanding.load(settings.model_path)
+    return load_understanding(settings)
 
 
 def _pg_reachable() -> bool:

@@ -70,16 +70,26 @@ async def test_changed_training_data_is_trained_and_swapped_in_while_serving(
         Editions(content, catalogs), old, store=None, language_identifier=LanguageIdentifier.from_nlu(nlu)
     )  # type: ignore[arg-type]
     retrainer = ModelRetrainer(settings, engine, load_understanding)
+    # another worker of `lotse serve --workers 2`: it never trains, it follows worker 0
+    other = Engine(
+        Editions(content, catalogs), old, store=None, language_identifier=LanguageIdentifier.from_nlu(nlu)
+    )  # type: ignore[arg-type]
+    follower = ModelRetrainer(settings, other, load_understanding, trains=False)
 
     assert await retrainer.check() is False  # the model is current: no training
     assert await retrainer.check() is False  # nothing changed since: not even a look at the hash
+    assert await follower.check() is False
     assert (await old.parse("vielen dank für die hilfe")).intent != "thanks"
 
     (nlu / "de.yml").write_text(SMALL_NLU + THANKS, encoding="utf-8")
+    assert await follower.check() is False  # no model for the new data yet, and it trains none
+    assert other.understanding is old
     assert await retrainer.check() is True
     assert retrainer.swaps == 1 and retrainer.failed is None
     assert engine.understanding is not old
     assert (await engine.understanding.parse("vielen dank für die hilfe")).intent == "thanks"
+    assert await follower.check() is True  # the trainer's model, loaded
+    assert (await other.understanding.parse("vielen dank für die hilfe")).intent == "thanks"
 
     # broken training data: the training fails, the log says why, and the last model keeps answering
     serving = engine.understanding

@@ -32,11 +32,16 @@ class ModelRetrainer:
         engine: Engine,
         load: Callable[[Settings], Understanding],
         interval: float = 2.0,
+        trains: bool = True,
     ) -> None:
         self.settings = settings
         self.engine = engine
         self.load = load
         self.interval = interval
+        # With `lotse serve --workers N` worker 0 trains; the others only follow: they load the
+        # model once it is written for the current data (N trainings at once would share one file).
+        self.trains = trains
+        self._following = False  # a follower waits for the trainer's model
         self.swaps = 0  # models swapped in since the start, for the health check and tests
         self.failed: str | None = None
         self._seen: tuple[object, ...] | None = None  # the first look also catches a model left stale
@@ -63,12 +68,21 @@ class ModelRetrainer:
     async def check(self) -> bool:
         """Retrain and swap if the inputs changed since the last look; True when a model was swapped."""
         inputs = self._inputs()
-        if inputs == self._seen:
+        if inputs == self._seen and not self._following:
             return False
-        self._seen = inputs
-        if not await asyncio.to_thread(self.stale):
+        first_look, self._seen = self._seen is None, inputs
+        stale = await asyncio.to_thread(self.stale)
+        if self.trains:
+            return await self.retrain() if stale else False
+        if stale:  # the trainer is at work; look again next time
+            self._following = True
             return False
-        return await self.retrain()
+        if first_look and not self._following:
+            return False  # the model loaded at the start is the current one
+        self._following = False
+        await self._swap()
+        log.info("swapped in the NLU model another worker trained")
+        return True
 
     async def retrain(self) -> bool:
         started = time.perf_counter()
@@ -89,13 +103,16 @@ class ModelRetrainer:
                 "training failed (exit %s); the old model keeps answering:\n%s", finished.returncode, self.failed
             )
             return False
+        await self._swap()
+        self.failed = None
+        log.info("new NLU model trained and swapped in after %.0f s", time.perf_counter() - started)
+        return True
+
+    async def _swap(self) -> None:
         understanding = await asyncio.to_thread(self.load, self.settings)
         langid = await asyncio.to_thread(LanguageIdentifier.from_nlu, self.settings.nlu_dir)
         self.engine.understanding, self.engine.langid = understanding, langid
         self.swaps += 1
-        self.failed = None
-        log.info("new NLU model trained and swapped in after %.0f s", time.perf_counter() - started)
-        return True
 
 
 def _training_environment(settings: Settings) -> dict[str, str]:

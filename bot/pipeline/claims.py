@@ -59,7 +59,9 @@ class ClaimLoop(Generic[RowT]):
                     task = asyncio.create_task(self.work(row))
                     self._tasks[task] = row.id
                     task.add_done_callback(self._done)
-                if not rows or len(self._tasks) >= self.concurrency:
+                # Fewer rows than free slots: nothing else is claimable now, so wait for news rather
+                # than ask again (a second claim per message cost as much as the claim itself).
+                if len(rows) < free or len(self._tasks) >= self.concurrency:
                     await wait(rung, self.idle_timeout())
 
     def _done(self, task: asyncio.Task[None]) -> None:

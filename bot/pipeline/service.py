@@ -6,6 +6,7 @@ import asyncio
 import datetime as dt
 import logging
 from collections.abc import Awaitable, Callable, Coroutine, Iterable
+from dataclasses import replace
 from typing import Any, TypeVar
 
 from bot.engine.engine import Engine, utcnow
@@ -49,13 +50,34 @@ class Pipeline:
         self.retention = retention if retention_interval > 0 else None
         self.retention_interval = retention_interval
         self._tasks: list[asyncio.Task[None]] = []
+        # A waiting request's message found its chat busy and went to the inbox: the worker cannot
+        # claim it before the turn ahead of it ends, so the next turn answered in a request rings.
+        self._queued_behind = False
 
     async def accept(
-        self, inbound: Inbound, external_id: str, meta: dict[str, Any] | None = None
+        self,
+        inbound: Inbound,
+        external_id: str,
+        meta: dict[str, Any] | None = None,
+        answer_now: bool = False,
     ) -> Accepted:
-        """Store an inbound message durably; the caller acknowledges the platform only after this."""
-        accepted = await self.deliveries.accept(inbound, external_id, self.clock(), meta)
+        """Store an inbound message durably; the caller acknowledges the platform only after this.
+
+        With `answer_now` (the web chat waiting for its answer in the same request) the message is
+        answered here, in the caller's task, when its chat has nothing else open: the worker would
+        do the same after a claim of its own, a wake-up and a look at the inbox. The row is leased
+        like any claimed row, so if this process dies mid-turn, the worker of the next takes it up.
+        Platforms that only wait for a 200 (Telegram, WhatsApp) keep the worker.
+        """
+        accepted = await self.deliveries.accept(inbound, external_id, self.clock(), meta, claim=answer_now)
+        if accepted.claimed is not None:
+            answered = await self.worker.answer(accepted.claimed)
+            if self._queued_behind:  # a message waited for this turn: the worker may claim it now
+                self._queued_behind = False
+                self.bell.ring("inbox")
+            return replace(accepted, answered=answered)
         if not accepted.duplicate:
+            self._queued_behind = self._queued_behind or answer_now
             self.bell.ring("inbox")
         return accepted
 

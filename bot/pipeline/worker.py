@@ -49,6 +49,10 @@ class InboxWorker(ClaimLoop[InboxItem]):
         return await self.deliveries.claim_inbox(limit, self.clock(), busy=busy)
 
     async def work(self, item: InboxItem) -> None:
+        await self.answer(item)
+
+    async def answer(self, item: InboxItem) -> bool:
+        """Run the turn of a claimed row; True when its answer is committed."""
         inbound = item.inbound
         channel = self.channels.get(inbound.channel)
         # Feedback goes out while the engine works and is awaited before the answer may be sent, so it
@@ -59,10 +63,10 @@ class InboxWorker(ClaimLoop[InboxItem]):
             await self.engine.handle(inbound)
         except ClaimLost:
             log.warning("inbox row %s was taken over by another worker; its answer is theirs", item.id)
-            return
+            return False
         except Exception as exc:
             await self._failed(item, exc)
-            return
+            return False
         finally:
             if feedback is not None:
                 await feedback.finish()
@@ -75,6 +79,7 @@ class InboxWorker(ClaimLoop[InboxItem]):
             item.attempts,
         )
         ring_for_chat(self.bell, inbound.channel, inbound.user_id)
+        return True
 
     async def _failed(self, item: InboxItem, exc: Exception) -> None:
         now = self.clock()

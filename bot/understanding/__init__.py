@@ -1,4 +1,6 @@
-"""Rasa NLU adapter: training (cached by data hash), loading and parsing.
+"""Language understanding: training with Rasa (cached by data hash), parsing without it.
 
-This is the only package that imports Rasa; the engine sees it through `bot.engine.understanding`.
+`training` is the only module that imports Rasa, and only when a model is trained. Serving reads the
+trained archive directly (`archive`, `weights`, `model`) and parses with `linear.LinearUnderstanding`,
+which the engine sees through `bot.engine.understanding`.
 """

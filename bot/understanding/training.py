@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import os
 import shutil
 import tempfile
 from dataclasses import dataclass
@@ -98,6 +99,10 @@ def train(settings: Settings | None = None, force: bool = False) -> TrainResult:
         )
         if not result:
             raise UnderstandingError("Rasa did not produce a model; see the log above")
-        shutil.move(str(result), str(settings.model_path))
+        # next to the target first, then renamed: a server loading the model (another worker
+        # following the trainer) never reads a half-copied file
+        partial = settings.model_path.with_name(settings.model_path.name + ".partial")
+        shutil.move(str(result), str(partial))
+        os.replace(partial, settings.model_path)
     marker.write_text(current + "\n")
     return TrainResult(settings.model_path, True, current)

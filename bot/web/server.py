@@ -2,7 +2,9 @@
 
 One process runs the web chat, the Telegram webhook or long polling, the inbox worker and the
 outbox senders. The pipeline starts with the application and stops with it; with SQLite, leases
-left by a previous run end at once, so a restart finishes the work of a crash immediately.
+left by a previous run end at once, so a restart finishes the work of a crash immediately. With
+`lotse serve --workers N` (PostgreSQL) N such processes share one address and one database; their
+bells are bridged by LISTEN/NOTIFY (`bot.pipeline.notify`).
 """
 
 from __future__ import annotations
@@ -37,6 +39,7 @@ from bot.keys import derive, installation_key
 from bot.live.reloader import ContentReloader
 from bot.live.retrainer import ModelRetrainer
 from bot.pipeline.channel import Channel, Limits
+from bot.pipeline.notify import NotifyBridge
 from bot.pipeline.service import Pipeline
 from bot.storage.deliveries import Deliveries
 from bot.storage.handovers import Handovers
@@ -63,9 +66,16 @@ class Service:
     translation: MachineTranslation | None = None
     reloader: ContentReloader | None = None
     retrainer: ModelRetrainer | None = None
+    # `lotse serve --workers N`: this process's index and N. Worker 0 alone does what must happen
+    # once per installation (Telegram's webhook, commands and long polling); with N > 1 on
+    # PostgreSQL the bell reaches the other workers through `bridge`.
+    worker: int = 0
+    workers: int = 1
+    bell_key: bytes = b""
+    bridge: NotifyBridge | None = None
 
 
-def build_service(lotse: Lotse) -> Service:
+def build_service(lotse: Lotse, worker: int = 0, workers: int = 1) -> Service:
     settings = lotse.settings
     channels: list[Channel] = [WebChatChannel()]
     telegram: TelegramChannel | None = None
@@ -89,11 +99,11 @@ def build_service(lotse: Lotse) -> Service:
         retention=Retention(lotse.database, RetentionPolicy.from_settings(settings)),
         retention_interval=settings.retention_interval,
     )
-    service = Service(lotse, pipeline, telegram, whatsapp=whatsapp)
+    service = Service(lotse, pipeline, telegram, whatsapp=whatsapp, worker=worker, workers=workers)
     if settings.reload_interval > 0:
         service.reloader = ContentReloader(settings, lotse.editions, settings.reload_interval)
         if settings.retrain:
-            service.retrainer = ModelRetrainer(settings, lotse.engine, load_understanding)
+            service.retrainer = ModelRetrainer(settings, lotse.engine, load_understanding, trains=worker == 0)
     service.routes = webchat_routes(pipeline, lotse.editions)
     service.routes.append(Route("/healthz", _health(service)))
     service.accounts = Accounts(lotse.database)
@@ -104,6 +114,7 @@ def build_service(lotse: Lotse) -> Service:
     )
     # one key for the whole installation, so that every worker accepts a login form another handed out
     secret = installation_key(settings.secret_key, settings.var_dir, SECRET_KEY_FILE, "LOTSE_SECRET_KEY")
+    service.bell_key = derive(secret, "bell labels")
     service.routes.extend(
         console_routes(
             service.accounts,
@@ -151,8 +162,14 @@ def create_app(service: Service, on_ready: Callable[[], None] | None = None) -> 
 async def start(service: Service) -> None:
     settings = service.lotse.settings
     pipeline = service.pipeline
-    if service.lotse.database.dialect.name == "sqlite":
+    database = service.lotse.database
+    if database.dialect.name == "sqlite":
         await pipeline.deliveries.release_leases()
+    elif service.workers > 1:
+        service.bridge = NotifyBridge(
+            pipeline.bell, database.url.render_as_string(hide_password=False), service.bell_key
+        )
+        service.bridge.start()
     extra: list[Coroutine[Any, Any, None]] = []
     if service.reloader is not None:
         extra.append(service.reloader.run())
@@ -161,6 +178,8 @@ async def start(service: Service) -> None:
     telegram = service.telegram
     if telegram is not None:
         await telegram.start()
+    # Telegram allows one long poller per token (a second gets 409 Conflict) and one webhook
+    if telegram is not None and service.worker == 0:
         try:
             await telegram.register_commands(service.lotse.editions.catalogs)
             if service.telegram_mode == "webhook":
@@ -180,6 +199,8 @@ async def start(service: Service) -> None:
 
 async def stop(service: Service) -> None:
     await service.pipeline.stop()
+    if service.bridge is not None:
+        await service.bridge.stop()
     if service.translation is not None:
         service.translation.close()
     if service.telegram is not None:
@@ -199,6 +220,15 @@ def _content_health(service: Service) -> dict[str, object]:
     }
 
 
+def _bell_health(service: Service) -> dict[str, object]:
+    """Whether the wake-ups reach the other workers (`--workers N` on PostgreSQL), and how many."""
+    bridge = service.bridge
+    if bridge is None:
+        return {"bridge": "off"}
+    state = "listening" if bridge.connected.is_set() else "reconnecting"
+    return {"bridge": state, "sent": bridge.sent, "heard": bridge.heard}
+
+
 def _health(service: Service) -> Any:
     async def health(_request: Request) -> Response:
         try:
@@ -208,12 +238,14 @@ def _health(service: Service) -> Any:
         return JSONResponse(
             {
                 "status": "ok",
+                "worker": service.worker,  # which of the `--workers N` processes answered
                 "database": True,
                 "model": True,
                 "telegram": service.telegram_mode,
                 "whatsapp": "webhook" if service.whatsapp is not None else "off",
                 "content": _content_health(service),
                 "pending": counts,
+                "bell": _bell_health(service),
             }
         )
 

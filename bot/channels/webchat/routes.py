@@ -123,11 +123,12 @@ def webchat_routes(pipeline: Pipeline, editions: Editions) -> list[BaseRoute]:
             message_id=message_id,
             language_hint=supported(language),
         )
-        accepted = await pipeline.accept(inbound, f"{chat_id}:{message_id}")
-        result: dict[str, Any] = {"accepted": True, "duplicate": accepted.duplicate}
         wait = _seconds(request.query_params.get("wait"))
+        accepted = await pipeline.accept(inbound, f"{chat_id}:{message_id}", answer_now=bool(wait))
+        result: dict[str, Any] = {"accepted": True, "duplicate": accepted.duplicate}
         if wait:
-            await pipeline.wait_processed(CHANNEL, chat_id, accepted.inbox_id, wait)
+            if not accepted.answered:  # a duplicate, or a chat whose earlier message is still open
+                await pipeline.wait_processed(CHANNEL, chat_id, accepted.inbox_id, wait)
             after = data["after"] if isinstance(data.get("after"), int) else 0
             items = await pipeline.messages_for(CHANNEL, chat_id, after, 0)
             result["messages"] = [_message_json(item) for item in items]

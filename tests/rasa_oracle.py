@@ -1,4 +1,8 @@
-"""Parsing with a trained Rasa NLU model, loaded in-process."""
+"""Rasa's own parse of the model, as the oracle that Lotse's inference (`bot.understanding.linear`) must equal.
+
+This is the adapter Lotse served with until it read the model archive itself: `Agent.load` imports
+TensorFlow and takes seconds, so tests load it once per module. Only tests and benchmarks use it.
+"""
 
 from __future__ import annotations
 
@@ -9,8 +13,6 @@ from typing import Any
 
 from bot.engine.understanding import EMPTY_PARSE, FALLBACK_INTENT, Entity, Parse
 from bot.understanding.errors import UnderstandingError
-
-log = logging.getLogger(__name__)
 
 
 class RasaUnderstanding:
@@ -28,14 +30,17 @@ class RasaUnderstanding:
 
         agent = Agent.load(str(model_path))
         _silence_structlog()
-        _contiguous_weights(agent)
         return cls(agent)
 
     async def parse(self, text: str) -> Parse:
         if not text.strip():
             return EMPTY_PARSE
-        result = await self._agent.parse_message(text)
-        return to_parse(result)
+        return to_parse(await self.parse_raw(text))
+
+    async def parse_raw(self, text: str) -> dict[str, Any]:
+        """Rasa's whole result, for the details `Parse` leaves out."""
+        result: dict[str, Any] = await self._agent.parse_message(text)
+        return result
 
 
 def to_parse(result: dict[str, Any]) -> Parse:
@@ -65,28 +70,7 @@ def to_parse(result: dict[str, Any]) -> Parse:
 
 
 def _silence_structlog() -> None:
-    """Rasa logs every parse, with the user's text, through structlog to stdout at DEBUG.
-
-    That would corrupt `lotse ask --json` and put messages into the server's log; structlog bypasses
-    the standard logging that `bot.logs` configures, so it is held at WARNING here, whatever the level.
-    """
+    """Rasa logs every parse, with the user's text, through structlog to stdout at DEBUG."""
     import structlog
 
     structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.WARNING))
-
-
-def _contiguous_weights(agent: Any) -> None:
-    """Store linear-model weights so that prediction does not copy them for every message.
-
-    scikit-learn computes `X @ coef_.T`; with `coef_` in C order the transpose is not contiguous and
-    SciPy copies the whole weight matrix (intents x n-gram vocabulary, ~15 MB) on every parse. Fortran
-    order makes the transpose contiguous: same numbers; measured parse p50 5.6 -> 2.7 ms, p99 17 -> 5 ms.
-    """
-    import numpy as np
-
-    nodes = getattr(getattr(agent.processor, "graph_runner", None), "_instantiated_nodes", {})
-    for node in nodes.values():
-        classifier = getattr(getattr(node, "_component", None), "clf", None)
-        coef = getattr(classifier, "coef_", None)
-        if classifier is not None and isinstance(coef, np.ndarray) and coef.ndim == 2:
-            classifier.coef_ = np.asfortranarray(coef)
