@@ -17,7 +17,6 @@ import argparse
 import asyncio
 import os
 import random
-import re
 import resource
 import statistics
 import tempfile
@@ -25,29 +24,26 @@ import time
 import uuid
 from pathlib import Path
 
-import yaml
-
 from bot.app import build
 from bot.config import PROJECT_ROOT, Settings
 from bot.engine.messages import Inbound
+from bot.understanding.examples import load_examples
 
 PG_ADMIN_URL = os.environ.get("LOTSE_TEST_PG", "postgresql://postgres@127.0.0.1:5432/test")
 LANGS = ("de", "en", "ar", "fa", "uk", "ru", "tr")
 PRESSES = ("town:reutlingen", "town:metzingen", "age:u3", "status:municipality", "topic:asylum.step.hearing")
-_ANNOTATION = re.compile(r"\[([^\]]+)\](?:\([^)]*\)|\{[^}]*\})")
 
 
 def sample_texts(rng: random.Random, exclude: frozenset[str] = frozenset()) -> dict[str, list[str]]:
     """Training examples per language, annotations removed, shuffled; without `exclude` intents."""
+    examples = load_examples(PROJECT_ROOT / "nlu", LANGS)
     texts: dict[str, list[str]] = {}
     for lang in LANGS:
-        data = yaml.safe_load((PROJECT_ROOT / "nlu" / f"{lang}.yml").read_text(encoding="utf-8"))
         lines = [
-            _ANNOTATION.sub(r"\1", line[2:].strip())
-            for block in data["nlu"]
-            if "intent" in block and block["intent"] not in exclude
-            for line in block["examples"].splitlines()
-            if line.startswith("- ")
+            text
+            for (language, intent), found in examples.items()
+            if language == lang and intent not in exclude
+            for text in found
         ]
         rng.shuffle(lines)
         texts[lang] = lines

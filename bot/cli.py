@@ -540,6 +540,12 @@ def parser() -> argparse.ArgumentParser:
         help="translate: libre, google, deepl or microsoft (default: LOTSE_TRANSLATION)",
     )
     i18n.set_defaults(func=_i18n, is_async=False)
+
+    from bot.demo.command import register as register_demo
+    from bot.stats.command import register as register_stats
+
+    register_stats(sub)  # `lotse stats`
+    register_demo(sub)  # `lotse demo traffic`
     return root
 
 

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import re
-
 import pytest
 import yaml
 
 from bot.config import Settings
 from bot.knowledge.content import Content
+from bot.understanding.examples import strip_annotations
 from bot.understanding.training import data_hash, towns_lookup_yaml
 from tests.conftest import ROOT
 
@@ -43,12 +42,11 @@ def test_every_intent_has_enough_distinct_examples(lang: str) -> None:
 
 
 def test_languages_are_not_copies_of_each_other() -> None:
-    strip = re.compile(r"\[([^\]]+)\](?:\([^)]*\)|\{[^}]*\})")
     seen: dict[str, str] = {}
     for lang in LANGS:
         for intent, lines in _examples(lang).items():
             for line in lines:
-                key = strip.sub(r"\1", line).casefold()
+                key = strip_annotations(line).casefold()
                 if len(key) > 25 and key in seen and seen[key] != lang:
                     pytest.fail(f"{intent}: {line!r} appears in {lang} and {seen[key]}")
                 seen[key] = lang

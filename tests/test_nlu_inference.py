@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import io
 import json
-import re
 import subprocess
 import sys
 import tarfile
@@ -24,13 +23,13 @@ from bot.config import Settings
 from bot.engine.understanding import FALLBACK_INTENT, Parse, Understanding
 from bot.knowledge.content import Content
 from bot.understanding.errors import UnderstandingError
+from bot.understanding.examples import strip_annotations
 from bot.understanding.tokens import analyzer
 from tests.conftest import ROOT
 from tests.rasa_oracle import RasaUnderstanding
 
 pytestmark = pytest.mark.model
 
-ANNOTATION = re.compile(r"\[([^\]]+)\](?:\([^)]*\)|\{[^}]*\})")
 LANGS = ("de", "en", "ar", "fa", "uk", "ru", "tr")
 ODD_INPUTS = (
     "", " ", "\n\t ", ".", "?!", "...", "-- ? --", ":)", ";-)", "#", "@lotse", "&",
@@ -50,7 +49,7 @@ ODD_INPUTS = (
 def training_examples(lang: str) -> list[str]:
     data = yaml.safe_load((ROOT / "nlu" / f"{lang}.yml").read_text(encoding="utf-8"))
     return [
-        ANNOTATION.sub(r"\1", line[2:].strip())
+        strip_annotations(line[2:].strip())
         for block in data["nlu"]
         if "intent" in block
         for line in block["examples"].splitlines()

@@ -28,6 +28,7 @@ from bot.console.errors import AccountLocked, InvalidAccount, LoginFailed
 from bot.console.forms import read_form
 from bot.console.present import install as install_presentation
 from bot.console.staff_pages import staff_routes
+from bot.console.stats_pages import stats_routes
 from bot.console.wording import LANGUAGE_COOKIE, LANGUAGES
 from bot.handover.desk import Desk
 
@@ -277,6 +278,7 @@ def console_routes(
     if desk is not None:
         routes.extend(case_routes(desk, templates, require))
         routes.extend(staff_routes(accounts, desk, templates, require))
+        routes.extend(stats_routes(desk, templates, require, fallbacks_page=locales_dir is not None))
         if locales_dir is not None:
             routes.extend(editor_routes(desk, locales_dir, templates, require))
     return routes

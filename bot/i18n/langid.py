@@ -16,13 +16,14 @@ from pathlib import Path
 
 import yaml
 
+from bot.understanding.examples import strip_annotations
+
 _EXAMPLE = re.compile(r"^\s*-\s+(.*)$")
-_ANNOTATION = re.compile(r"\[([^\]]+)\](?:\([^)]*\)|\{[^}]*\})")
 _ORDERS = (1, 2, 3)
 
 
 def _clean(text: str) -> str:
-    text = _ANNOTATION.sub(r"\1", text)
+    text = strip_annotations(text)
     return " ".join(unicodedata.normalize("NFC", text.casefold()).split())
 
 

@@ -103,7 +103,7 @@ handovers = sa.Table(
     sa.Column("seen_message_id", sa.Integer, nullable=False, server_default="0"),
     # a closed case's transcript ends here: the user's consent covered this handover, not what follows
     sa.Column("last_message_id", sa.Integer),
-    sa.Column("feedback", sa.String(8)),  # helped | not_helped, asked when the chat is closed
+    sa.Column("feedback", sa.String(16)),  # helped | not_helped, asked when the chat is closed
     sa.Index("ix_handovers_status_team_id", "status", "team_id"),
     sa.Index("ix_handovers_conversation_id", "conversation_id"),
 )
