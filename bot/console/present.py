@@ -13,17 +13,11 @@ from starlette.requests import Request
 from starlette.templating import Jinja2Templates
 
 from bot.console.wording import LANGUAGE_COOKIE, translate
+from bot.handover.names import PRIORITY_NAMES, REASON_NAMES
 from bot.handover.window import reply_window
 from bot.i18n.languages import LANGUAGES
 
 BERLIN = ZoneInfo("Europe/Berlin")
-PRIORITY_NAMES = {0: "Notfall", 1: "Frist", 2: "Normal"}
-REASON_NAMES = {
-    "user_request": "Wunsch nach einer Person",
-    "emergency": "Notfall",
-    "deadline": "Frist (Ablehnung)",
-    "misunderstanding": "Wiederholtes Missverständnis",
-}
 STATUS_NAMES = {"waiting": "wartet", "active": "in Bearbeitung", "closed": "abgeschlossen"}
 CHANNEL_NAMES = {"telegram": "Telegram", "whatsapp": "WhatsApp", "web": "Web-Chat"}
 LANGUAGE_NAMES = {

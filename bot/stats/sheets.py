@@ -14,6 +14,7 @@ from collections import Counter
 from collections.abc import Callable, Hashable, Sequence
 from zoneinfo import ZoneInfo
 
+from bot.handover.names import PRIORITY_NAMES, REASON_NAMES
 from bot.handover.priority import priority_of
 from bot.handover.sla import RESPONSE_MINUTES
 from bot.stats.facts import OUTCOMES, CaseFact, MessageFact
@@ -22,13 +23,6 @@ from bot.stats.suppression import Line, Protection, protect
 from bot.stats.topics import TOPICS
 
 TOTAL = "Gesamt"
-PRIORITY_NAMES = {0: "Notfall", 1: "Frist", 2: "Normal"}  # as the console's queue says them
-REASON_NAMES = {
-    "user_request": "Wunsch nach einer Person",
-    "emergency": "Notfall",
-    "deadline": "Frist (Ablehnung)",
-    "misunderstanding": "Wiederholtes Missverständnis",
-}
 
 Key = Hashable
 Layout = list[list[Key | Cell]]  # a row label, then ledger keys or ready-made cells
