@@ -102,6 +102,8 @@ def as_json(report: Any) -> dict[str, Any]:
 
 
 def as_text(report: Any) -> str:
+    from bot.stats.figures import hidden_kind
+
     query = report.query
     last = query.end - dt.timedelta(days=1)
     filters = ", ".join(
@@ -110,11 +112,12 @@ def as_text(report: Any) -> str:
     lines = [
         f"Lotse-Statistik {query.start:%d.%m.%Y} bis {last:%d.%m.%Y}" + (f" ({filters})" if filters else ""),
         f"Zellen unter {report.threshold} sind unterdrückt (< {report.threshold}); "
-        "x: ausgeblendet, damit eine kleine Zahl nicht errechnet werden kann.",
+        "x: ausgeblendet, damit eine kleine Zahl nicht errechnet werden kann; "
+        f"-: Anteil oder Zeit aus weniger als {report.threshold} Fällen.",
     ]
     for table in report.tables:
         cells = [list(table.columns)] + [
-            [_cell(v, report.threshold, (r, c) in table.secondary) for c, v in enumerate(row)]
+            [_cell(v, report.threshold, hidden_kind(table, r, c)) for c, v in enumerate(row)]
             for r, row in enumerate(table.rows)
         ]
         widths = [max(len(str(row[i])) for row in cells) for i in range(len(table.columns))]
@@ -131,9 +134,9 @@ def as_text(report: Any) -> str:
     return "\n".join(lines)
 
 
-def _cell(value: Any, threshold: int, secondary: bool) -> str:
+def _cell(value: Any, threshold: int, hidden: str) -> str:
     if value is None:
-        return "x" if secondary else f"<{threshold}"
+        return {"secondary": "x", "small": f"<{threshold}"}.get(hidden, "-")
     if isinstance(value, float):
         return f"{value:.1f}"
     return str(value)
