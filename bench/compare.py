@@ -151,7 +151,7 @@ def ratio(lotse: float | None, rasa: float | None) -> str:
     return f"{lotse / rasa:.2f}"
 
 
-def table(measured: dict[str, Measured], args: argparse.Namespace) -> tuple[str, dict[str, Any]]:
+def table(measured: dict[str, Measured]) -> tuple[str, dict[str, Any]]:
     """The markdown table (with Lotse/Rasa ratios and the targets) and the same figures as a dict."""
     rows: list[tuple[str, float | None, float | None, str, str]] = []
     fmt = "{:.1f}"
@@ -276,7 +276,7 @@ async def main() -> None:
         finally:
             for server in servers.values():
                 server.stop()
-    markdown, figures = table(measured, args)
+    markdown, figures = table(measured)
     when = dt.datetime.now().strftime("%Y-%m-%d %H:%M")
     header = (
         f"{args.messages} messages per load level and server, {args.concurrency} concurrent chats, "

@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -24,6 +23,7 @@ import psutil
 
 from bench.chat_load import ChatClient, Conversation
 from bot.config import PROJECT_ROOT
+from tests.harness import free_port
 
 VENV_BIN = Path(sys.executable).parent
 QUIET = {"TF_CPP_MIN_LOG_LEVEL": "3", "RASA_TELEMETRY_ENABLED": "false", "PYTHONWARNINGS": "ignore"}
@@ -32,12 +32,6 @@ _PLATFORM_VARIABLES = ("TELEGRAM_", "WHATSAPP_", "DATABASE_URL", "LOTSE_")
 
 class ServerError(RuntimeError):
     pass
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def clean_env(**extra: str) -> dict[str, str]:

@@ -58,7 +58,8 @@ from bench.chat_load import (
     play,
 )
 from bench.compare import machine, rounds_of
-from bench.compare_servers import VENV_BIN, Server, clean_env, free_port
+from bench.compare_servers import VENV_BIN, Server, clean_env
+from tests.harness import free_port
 
 SETUPS = (1, 2)
 PG_ADMIN = os.environ.get("LOTSE_TEST_PG", "postgresql://postgres@127.0.0.1:5432/test")

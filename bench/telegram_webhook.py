@@ -53,7 +53,6 @@ import random
 import re
 import shutil
 import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -86,6 +85,7 @@ if str(PROJECT_ROOT) not in sys.path:  # tests.fakes and bench.engine when run a
 from bench.engine import LANGS, PG_ADMIN_URL, drop_postgres, postgres_url, sample_texts
 from tests.fakes.telegram import FakeBotApi, JsonDict
 from tests.fakes.telegram_updates import Updates
+from tests.harness import free_port
 
 SECRET = "bench-webhook-secret_0123456789"
 TOKEN = "987654:BENCH-TOKEN"
@@ -284,12 +284,6 @@ class Waiters:
 
 
 # ---------------------------------------------------------------------------------- the server
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 class Server:

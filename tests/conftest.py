@@ -131,6 +131,37 @@ async def database(database_url: str) -> AsyncIterator[AsyncEngine]:
     await engine.dispose()
 
 
+@pytest.fixture(params=["sqlite", "postgresql"])
+def own_database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """A new database for one test, when it must see only its own data (a dump, a retention run,
+    statistics counted over the whole database)."""
+    if request.param == "sqlite":
+        yield f"sqlite+aiosqlite:///{tmp_path / 'own.db'}"
+        return
+    with fresh_postgres_database("lotse_own") as url:
+        yield url
+
+
+@pytest.fixture
+async def own_database(own_database_url: str) -> AsyncIterator[AsyncEngine]:
+    engine = create_engine(own_database_url)
+    await upgrade(engine)
+    yield engine
+    await engine.dispose()
+
+
+@pytest.fixture
+def own_engine(
+    own_database: AsyncEngine,
+    content: Content,
+    catalogs: Catalogs,
+    understanding: Understanding,
+    langid: LanguageIdentifier,
+) -> Engine:
+    """The engine on `own_database`."""
+    return Engine(Editions(content, catalogs), understanding, SqlConversationStore(own_database), langid)
+
+
 @pytest.fixture(scope="session")
 async def engine(
     database_url: str,

@@ -14,13 +14,14 @@ from __future__ import annotations
 import os
 import pwd
 import shutil
-import socket
 import subprocess
 import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+
+from tests.harness import free_port
 
 SEARCHED = sorted(Path("/usr/lib/postgresql").glob("*/bin"), reverse=True)  # newest version first
 SERVER_USER = "postgres"
@@ -60,12 +61,6 @@ def unavailable() -> str | None:
         if shutil.which("runuser") is None:
             return "running as root and `runuser` is missing to run PostgreSQL unprivileged"
     return None
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 class PgCluster:
@@ -146,7 +141,7 @@ def private_cluster() -> Iterator[PgCluster]:
     if binaries is None or reason is not None:
         raise ClusterError(reason or "no PostgreSQL binaries")
     root = Path(tempfile.mkdtemp(prefix="lotse-pg-"))
-    cluster = PgCluster(root, binaries, _free_port())
+    cluster = PgCluster(root, binaries, free_port())
     try:
         cluster.init()
         cluster.start()

@@ -17,7 +17,7 @@ import sqlite3
 import subprocess
 import sys
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
 
 import httpx
@@ -32,17 +32,15 @@ from bot.engine.messages import Inbound
 from bot.engine.understanding import Understanding
 from bot.handover.desk import Desk
 from bot.i18n.catalogs import Catalogs
-from bot.i18n.langid import LanguageIdentifier
 from bot.knowledge.content import Content
 from bot.live.editions import Editions
 from bot.storage.database import alembic_config, create_engine, upgrade
 from bot.storage.deliveries import Deliveries
 from bot.storage.handovers import Handovers
-from bot.storage.repository import SqlConversationStore
 from bot.storage.retention import Retention, RetentionPolicy
 from bot.storage.tables import audit_log, handover_notes, handovers, inbox, messages, outbox, users
 from bot.translation.cache import TranslationCache
-from tests.conftest import ROOT, Chat, all_text, fresh_postgres_database
+from tests.conftest import ROOT, Chat, all_text
 from tests.console_app import ConsoleApp
 from tests.fakes.libretranslate import FakeLibreTranslate
 from tests.fakes.telegram import FakeBotApi
@@ -55,36 +53,6 @@ SECRET_TR = "Dosya numaram Zebrastreifen-7731, yarın randevum var"
 REPLY_DE = "Guten Tag, Ihre Akte Okapi-4412 liegt bei uns."
 NOTE = "Rückruf vereinbart, Stichwort Gürteltier-9953"
 OTHER = "Nashorn-5521 wann ist die Sprechstunde?"
-
-
-# ---------------------------------------------------------------------------------- databases
-@pytest.fixture(params=["sqlite", "postgresql"])
-def own_database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    """A database of the test's own: a dump and a retention run must see only this test's data."""
-    if request.param == "sqlite":
-        yield f"sqlite+aiosqlite:///{tmp_path / 'privacy.db'}"
-        return
-    with fresh_postgres_database("lotse_privacy") as url:
-        yield url
-
-
-@pytest.fixture
-async def own_database(own_database_url: str) -> AsyncIterator[AsyncEngine]:
-    engine = create_engine(own_database_url)
-    await upgrade(engine)
-    yield engine
-    await engine.dispose()
-
-
-@pytest.fixture
-def own_engine(
-    own_database: AsyncEngine,
-    content: Content,
-    catalogs: Catalogs,
-    understanding: Understanding,
-    langid: LanguageIdentifier,
-) -> Engine:
-    return Engine(Editions(content, catalogs), understanding, SqlConversationStore(own_database), langid)
 
 
 async def dump(url: str) -> str:

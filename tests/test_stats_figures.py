@@ -10,8 +10,7 @@ import csv
 import datetime as dt
 import io
 import uuid
-from collections.abc import AsyncIterator, Iterator, Sequence
-from pathlib import Path
+from collections.abc import Sequence
 
 import pytest
 import yaml
@@ -20,21 +19,15 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from bot.console.accounts import Accounts
 from bot.engine.engine import Engine
 from bot.engine.messages import Inbound
-from bot.engine.understanding import Understanding
 from bot.handover.desk import Desk
-from bot.i18n.catalogs import Catalogs
-from bot.i18n.langid import LanguageIdentifier
 from bot.knowledge.content import Content
-from bot.live.editions import Editions
 from bot.stats.errors import InvalidQuery
 from bot.stats.figures import Report, StatsQuery, compute, hidden_kind, to_csv
 from bot.stats.suppression import Line, protect
 from bot.stats.topics import TOPIC_OF_INTENT, TOPICS, topic_of
-from bot.storage.database import create_engine, upgrade
 from bot.storage.handovers import Handovers
-from bot.storage.repository import SqlConversationStore
 from bot.translation.errors import TranslationUnavailable
-from tests.conftest import ROOT, berlin, fresh_postgres_database
+from tests.conftest import ROOT, berlin
 
 WEEK_A = "2026-W10"  # 2 to 8 March 2026
 WEEK_B = "2026-W11"  # 9 to 15 March 2026
@@ -44,34 +37,6 @@ PERIOD = StatsQuery(dt.date(2026, 3, 2), dt.date(2026, 3, 16))
 def at(*moment: int) -> dt.datetime:
     """A Berlin wall-clock moment in UTC, as the engine gets it in production (SQLite drops offsets)."""
     return berlin(*moment).astimezone(dt.timezone.utc)
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def fresh_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    if request.param == "sqlite":
-        yield f"sqlite+aiosqlite:///{tmp_path / 'stats.db'}"
-    else:
-        with fresh_postgres_database("lotse_stats") as url:
-            yield url
-
-
-@pytest.fixture
-async def db(fresh_url: str) -> AsyncIterator[AsyncEngine]:
-    engine = create_engine(fresh_url)
-    await upgrade(engine)
-    yield engine
-    await engine.dispose()
-
-
-@pytest.fixture
-def lotse(
-    db: AsyncEngine,
-    content: Content,
-    catalogs: Catalogs,
-    understanding: Understanding,
-    langid: LanguageIdentifier,
-) -> Engine:
-    return Engine(Editions(content, catalogs), understanding, SqlConversationStore(db), langid)
 
 
 class _NoTranslation:
@@ -97,7 +62,7 @@ async def _users_press(
 
 async def _handovers(
     engine: Engine,
-    db: AsyncEngine,
+    own_database: AsyncEngine,
     content: Content,
     hours: Sequence[float],
     start: dt.datetime,
@@ -105,10 +70,10 @@ async def _handovers(
 ) -> None:
     """Users in Reutlingen ask for a person; a caseworker answers each after `hours`, then closes."""
     clock = [start]
-    desk = Desk(Handovers(db), engine.editions, _NoTranslation(), clock=lambda: clock[0])
+    desk = Desk(Handovers(own_database), engine.editions, _NoTranslation(), clock=lambda: clock[0])
     team = content.team_for("reutlingen")
     assert team is not None
-    worker = await Accounts(db).create(
+    worker = await Accounts(own_database).create(
         f"cw-{uuid.uuid4().hex[:6]}", "a long enough password", "caseworker", [team.id]
     )
     for delay in hours:
@@ -129,7 +94,7 @@ async def _handovers(
         await engine.handle(Inbound("telegram", user, payload=feedback), now=later)
 
 
-async def _known_traffic(engine: Engine, db: AsyncEngine, content: Content) -> None:
+async def _known_traffic(engine: Engine, own_database: AsyncEngine, content: Content) -> None:
     """Week A: 12 Kita questions, 4 greetings. Week B: 7 sports, 3 asylum, 5 handovers.
 
     Each handover is 2 messages (asking for a person, agreeing) and one rating after the close.
@@ -138,7 +103,7 @@ async def _known_traffic(engine: Engine, db: AsyncEngine, content: Content) -> N
     await _users_press(engine, 4, "intent:greet", at(2026, 3, 5, 19, 30))
     await _users_press(engine, 7, "intent:sports_offers", at(2026, 3, 10, 9, 0), town="metzingen")
     await _users_press(engine, 3, "intent:asylum_procedure", at(2026, 3, 12, 11, 0), channel="whatsapp")
-    await _handovers(engine, db, content, [1, 2, 3, 4, 5], at(2026, 3, 11, 9, 0))
+    await _handovers(engine, own_database, content, [1, 2, 3, 4, 5], at(2026, 3, 11, 9, 0))
 
 
 def _cell(report: Report, key: str, row: str, column: str) -> object:
@@ -147,10 +112,10 @@ def _cell(report: Report, key: str, row: str, column: str) -> object:
 
 
 async def test_figures_equal_the_conversations_put_in(
-    lotse: Engine, db: AsyncEngine, content: Content
+    own_engine: Engine, own_database: AsyncEngine, content: Content
 ) -> None:
-    await _known_traffic(lotse, db, content)
-    report = await compute(db, content, PERIOD)
+    await _known_traffic(own_engine, own_database, content)
+    report = await compute(own_database, content, PERIOD)
 
     weeks = report.table("topics_per_week")
     assert [row[0] for row in weeks.rows] == [WEEK_A, WEEK_B]
@@ -181,10 +146,10 @@ async def test_figures_equal_the_conversations_put_in(
     assert _cell(report, "ratings", "Gesamt", "Anteil hilfreich (%)") == 100.0
 
 
-async def test_filters_apply_to_every_table(lotse: Engine, db: AsyncEngine, content: Content) -> None:
-    await _known_traffic(lotse, db, content)
+async def test_filters_apply_to_every_table(own_engine: Engine, own_database: AsyncEngine, content: Content) -> None:
+    await _known_traffic(own_engine, own_database, content)
     on_whatsapp = await compute(
-        db, content, StatsQuery(PERIOD.start, PERIOD.end, channel="whatsapp"), threshold=1
+        own_database, content, StatsQuery(PERIOD.start, PERIOD.end, channel="whatsapp"), threshold=1
     )
     assert _cell(on_whatsapp, "topics_per_week", WEEK_B, "Asyl und Aufenthalt") == 3
     assert _cell(on_whatsapp, "outcomes", "Gesamt", "Anzahl") == 3
@@ -192,22 +157,22 @@ async def test_filters_apply_to_every_table(lotse: Engine, db: AsyncEngine, cont
 
     metzingen = content.team_for("metzingen")
     assert metzingen is not None
-    in_team = await compute(db, content, StatsQuery(PERIOD.start, PERIOD.end, team=metzingen.id))
+    in_team = await compute(own_database, content, StatsQuery(PERIOD.start, PERIOD.end, team=metzingen.id))
     assert _cell(in_team, "topics_per_week", WEEK_B, "Sport") == 7
     assert _cell(in_team, "topics_per_week", WEEK_A, "Kita") == 0  # those users gave no town
     assert _cell(in_team, "closed_chats", "Gesamt", "Abgeschlossen") == 0  # Reutlingen's team closed them
     with pytest.raises(InvalidQuery, match="Team"):
-        await compute(db, content, StatsQuery(PERIOD.start, PERIOD.end, team="no-such-team"))
+        await compute(own_database, content, StatsQuery(PERIOD.start, PERIOD.end, team="no-such-team"))
 
 
 async def test_one_small_cell_is_not_left_to_subtraction(
-    lotse: Engine, db: AsyncEngine, content: Content
+    own_engine: Engine, own_database: AsyncEngine, content: Content
 ) -> None:
     """With the total published, a single hidden cell could be computed: a second one is hidden too."""
-    await _users_press(lotse, 12, "intent:kita_place", at(2026, 3, 3, 10, 0))
-    await _users_press(lotse, 7, "intent:sports_offers", at(2026, 3, 10, 9, 0), town="metzingen")
-    await _users_press(lotse, 3, "intent:asylum_procedure", at(2026, 3, 12, 11, 0))
-    report = await compute(db, content, PERIOD)
+    await _users_press(own_engine, 12, "intent:kita_place", at(2026, 3, 3, 10, 0))
+    await _users_press(own_engine, 7, "intent:sports_offers", at(2026, 3, 10, 9, 0), town="metzingen")
+    await _users_press(own_engine, 3, "intent:asylum_procedure", at(2026, 3, 12, 11, 0))
+    report = await compute(own_database, content, PERIOD)
     weeks = report.table("topics_per_week")
     assert _cell(report, "outcomes", "Gesamt", "Anzahl") == 22
     assert _cell(report, "topics_per_week", WEEK_B, "Asyl und Aufenthalt") is None
@@ -227,10 +192,10 @@ def test_suppression_protects_every_published_total() -> None:
 
 
 async def test_csv_carries_the_numbers_and_marks_suppressed_cells(
-    lotse: Engine, db: AsyncEngine, content: Content
+    own_engine: Engine, own_database: AsyncEngine, content: Content
 ) -> None:
-    await _known_traffic(lotse, db, content)
-    report = await compute(db, content, PERIOD)
+    await _known_traffic(own_engine, own_database, content)
+    report = await compute(own_database, content, PERIOD)
     rows = list(csv.DictReader(io.StringIO(to_csv(report))))
     assert list(rows[0]) == ["table", "title", "row", "column", "value", "unit"]
     value = {(r["table"], r["row"], r["column"]): r["value"] for r in rows}
@@ -267,11 +232,11 @@ def test_month_and_last_weeks_periods() -> None:
     assert (weeks.start, weeks.end) == (dt.date(2026, 10, 19), dt.date(2026, 11, 16))
 
 
-async def test_a_chat_that_did_not_help_is_counted(lotse: Engine, db: AsyncEngine, content: Content) -> None:
+async def test_a_chat_that_did_not_help_is_counted(own_engine: Engine, own_database: AsyncEngine, content: Content) -> None:
     """ "Nein" after a closed chat is stored and counted (the answer is "not_helped", 10 characters)."""
     await _handovers(
-        lotse, db, content, [1, 2, 3, 4, 5], at(2026, 3, 11, 9, 0), feedback="feedback:not_helped"
+        own_engine, own_database, content, [1, 2, 3, 4, 5], at(2026, 3, 11, 9, 0), feedback="feedback:not_helped"
     )
-    report = await compute(db, content, PERIOD)
+    report = await compute(own_database, content, PERIOD)
     assert _cell(report, "ratings", "Wunsch nach einer Person", "Nicht hilfreich") == 5
     assert _cell(report, "ratings", "Gesamt", "Anteil hilfreich (%)") == 0.0

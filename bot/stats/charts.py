@@ -46,10 +46,6 @@ def esc(text: object) -> str:
     return html.escape(str(text), quote=True)
 
 
-def is_number(cell: Cell) -> bool:
-    return isinstance(cell, int | float) and not isinstance(cell, bool)
-
-
 def number(cell: Cell) -> float | None:
     """The cell as a number to draw, or None for a hidden cell or a word."""
     return float(cell) if isinstance(cell, int | float) and not isinstance(cell, bool) else None
@@ -242,7 +238,7 @@ def _numeric_columns(table: Table, rows: Sequence[int]) -> list[int]:
     found = []
     for j in range(1, len(table.columns)):
         cells = [table.rows[r][j] for r in rows if j < len(table.rows[r])]
-        if cells and all(c is None or is_number(c) for c in cells):
+        if cells and all(c is None or number(c) is not None for c in cells):
             found.append(j)
     return found
 

@@ -5,9 +5,12 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import json
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from bot.errors import LotseError
+
+if TYPE_CHECKING:  # imported when a command runs: `lotse` starts without the statistics
+    from bot.stats.figures import Report, StatsQuery
 
 
 def register(sub: Any) -> None:
@@ -33,7 +36,7 @@ def _date(value: str, option: str) -> dt.date:
         raise LotseError(f"{option} {value!r}: expected YYYY-MM-DD") from None
 
 
-def query_from(args: argparse.Namespace, today: dt.date) -> Any:
+def query_from(args: argparse.Namespace, today: dt.date) -> StatsQuery:
     from bot.stats.figures import StatsQuery
 
     filters = {"team": args.team, "town": args.town, "language": args.language, "channel": args.channel}
@@ -80,7 +83,7 @@ async def _stats(args: argparse.Namespace) -> int:
     return 0
 
 
-def as_json(report: Any) -> dict[str, Any]:
+def as_json(report: Report) -> dict[str, Any]:
     query = report.query
     return {
         "period": {"from": query.start.isoformat(), "to_exclusive": query.end.isoformat()},
@@ -101,7 +104,7 @@ def as_json(report: Any) -> dict[str, Any]:
     }
 
 
-def as_text(report: Any) -> str:
+def as_text(report: Report) -> str:
     from bot.stats.figures import hidden_kind
 
     query = report.query
